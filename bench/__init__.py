@@ -1,0 +1,1 @@
+"""tallrec-bench: the harness (data -> samples -> few-shot splits -> runner -> store -> report)."""

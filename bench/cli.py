@@ -1,0 +1,157 @@
+"""The `bench` command line: run grids, list methods, write reports, handle data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench import data, registry, report, runner, suites, tallrec_json
+from bench.errors import BenchError
+from bench.paths import default_store
+from bench.store import ResultStore
+
+EPILOG = """examples:
+  bench run                                   the default suite on the embedded movie data
+  bench run --method like-ratio popularity --shots 16 64 --seeds 0 1 --train movie --test movie book
+  bench report                                tables from the results store into reports/
+  bench data export movie --split test --format tallrec-json --out test.json
+"""
+
+
+def _parse_params(items: list[str]) -> dict[str, dict[str, str]]:
+    params: dict[str, dict[str, str]] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        method, dot, key = name.partition(".")
+        if not sep or not dot:
+            raise BenchError(f"--param {item!r} is not METHOD.KEY=VALUE (e.g. popularity.prior=5)")
+        params.setdefault(method, {})[key] = value
+    return params
+
+
+def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder with the data files (layout as in datasets/*.toml); "
+                             "default: $BENCH_DATA_DIR, then the user cache, then the embedded movie copy")
+
+
+def _store_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", type=Path, default=None,
+                        help="results store folder (default: $BENCH_RESULTS or ./results)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench", description="Benchmark LLM recommenders on the TALLRec task (will this user like "
+        "this item? Yes/No), scored by AUC.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="compute the missing cells of a grid into the results store",
+                         description="Compute every cell (method x train x K x seed x test) that the store "
+                         "does not hold yet. With no options: the default suite "
+                         f"({', '.join(suites.DEFAULT['methods'])}; K {suites.DEFAULT['shots']}; "
+                         f"seeds {suites.DEFAULT['seeds']}; movie -> movie). Interrupted runs resume.")
+    run.add_argument("--method", nargs="+", default=suites.DEFAULT["methods"], help="method names (`bench list`)")
+    run.add_argument("--shots", nargs="+", type=int, default=suites.DEFAULT["shots"], help="K values")
+    run.add_argument("--seeds", nargs="+", type=int, default=suites.DEFAULT["seeds"], help="few-shot seeds")
+    run.add_argument("--train", nargs="+", default=suites.DEFAULT["train"],
+                     help="train domain(s): movie, book or both (K shots from each)")
+    run.add_argument("--test", nargs="+", default=suites.DEFAULT["test"], help="test domain(s): movie, book")
+    run.add_argument("--param", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                     help="set a method parameter (repeatable); `bench list` shows them")
+    run.add_argument("--test-size", type=int, default=None,
+                     help="score a fixed subset of N test samples (the same for every method) instead of all")
+    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _data_dir_arg(run)
+    _store_arg(run)
+
+    sub.add_parser("list", help="list the available methods and their parameters")
+
+    rep = sub.add_parser("report", help="write tables from the results store into reports/")
+    _store_arg(rep)
+    rep.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
+
+    dat = sub.add_parser("data", help="inspect, download or export the data").add_subparsers(
+        dest="data_command", required=True)
+    info = dat.add_parser("info", help="where each domain's data comes from, with sample counts")
+    _data_dir_arg(info)
+    pull = dat.add_parser("pull", help="download a domain's files into the user cache (sha256-checked)")
+    pull.add_argument("domain", choices=data.DOMAINS)
+    export = dat.add_parser("export", help="write a split in the authors' JSON format")
+    export.add_argument("domain")
+    export.add_argument("--split", required=True, choices=["train", "valid", "test"])
+    export.add_argument("--format", required=True, choices=["tallrec-json"])
+    export.add_argument("--out", type=Path, default=None, help="output file (default: <domain>-<split>.json)")
+    _data_dir_arg(export)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    grid = runner.Grid(
+        methods=args.method, shots=args.shots, seeds=args.seeds, train=args.train, test=args.test,
+        params=_parse_params(args.param), test_size=args.test_size,
+        data_dir=str(args.data_dir) if args.data_dir else None, device=args.device,
+    )
+    store = ResultStore(args.store or default_store())
+    try:
+        summary = runner.run(grid, store, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished cells are saved in {store.root}; rerun the same command to resume",
+              file=sys.stderr)
+        raise SystemExit(130)
+    print(f"{len(summary.computed)} cells computed, {len(summary.reused)} already in {store.root}, "
+          f"{len(summary.not_applicable)} not applicable")
+    print(report.auc_table([r for r in store.records()
+                            if r["key"] in set(summary.computed + summary.reused + summary.not_applicable)]))
+
+
+def cmd_list(_: argparse.Namespace) -> None:
+    for name, cls in registry.available().items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"{name}: {doc}")
+        for pname, param in cls.parameters().items():
+            print(f"    {pname} = {param.default!r}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    for path in report.write_reports(ResultStore(args.store or default_store()), args.out):
+        print(f"wrote {path}")
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    if args.data_command == "pull":
+        print(f"{args.domain} data checked in {data.pull(args.domain)}")
+    elif args.data_command == "info":
+        for domain in data.DOMAINS:
+            try:
+                d = data.load_domain(domain, args.data_dir)
+            except BenchError as exc:
+                print(f"{domain}: unavailable ({exc})")
+                continue
+            print(f"{domain}: {d.source} at {d.location}; train pool {len(d.train)}, valid {len(d.valid)}, "
+                  f"test {len(d.test)}; fingerprints {d.fingerprints}")
+    else:
+        domain = data.load_domain(args.domain, args.data_dir)
+        out = args.out or Path(f"{args.domain}-{args.split}.json")
+        tallrec_json.write_file(domain.split(args.split), out)
+        print(f"wrote {len(domain.split(args.split))} {args.domain} {args.split} records to {out} "
+              f"(from {domain.source})")
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "data": cmd_data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""The authors' prompt text, rendered from samples.
+
+Movie items render as `"Title (year)"`; book items as `"Title" written by Author`, and the
+book target is wrapped in one more pair of quotes, exactly as in the released JSON files.
+The Alpaca template is the one the TALLRec authors train and score with.
+"""
+
+from __future__ import annotations
+
+from bench.samples import Item, Sample
+
+NOUNS = {"movie": "movie", "book": "book"}
+
+INSTRUCTION = (
+    "Given the user's preference and unpreference, identify whether the user will like the target "
+    '{noun} by answering "Yes." or "No.".'
+)
+
+ANSWERS = {1: "Yes.", 0: "No."}
+
+ALPACA_TEMPLATE = (
+    "Below is an instruction that describes a task, paired with an input that provides further "
+    "context. Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+)
+
+
+def item_text(item: Item) -> str:
+    """How an item is named inside a prompt (without the surrounding list quotes for movies)."""
+    if item.author is None:
+        return item.title
+    return f'"{item.title}" written by {item.author}'
+
+
+def _listed(item: Item) -> str:
+    return f'"{item.title}"' if item.author is None else item_text(item)
+
+
+def instruction(domain: str) -> str:
+    return INSTRUCTION.format(noun=NOUNS[domain])
+
+
+def input_text(sample: Sample) -> str:
+    """The `input` field of the authors' JSON for this sample."""
+    liked = ", ".join(_listed(i) for i in sample.liked_items)
+    disliked = ", ".join(_listed(i) for i in sample.disliked_items)
+    return (
+        f"User Preference: {liked}\n"
+        f"User Unpreference: {disliked}\n"
+        f'Whether the user will like the target {NOUNS[sample.domain]} "{item_text(sample.target)}"?'
+    )
+
+
+def as_tallrec_record(sample: Sample) -> dict[str, str]:
+    """The sample as one record of the authors' JSON files (key order as theirs)."""
+    return {
+        "instruction": instruction(sample.domain),
+        "input": input_text(sample),
+        "output": ANSWERS[sample.label],
+    }
+
+
+def alpaca_prompt(sample: Sample) -> str:
+    """The full prompt an LM scores; its next token is the answer."""
+    return ALPACA_TEMPLATE.format(instruction=instruction(sample.domain), input=input_text(sample))

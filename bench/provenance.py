@@ -1,0 +1,47 @@
+"""Facts recorded with every result: package versions, git commit, device, machine."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGES = ("tallrec-bench", "torch", "transformers", "peft", "recbole", "openai", "numpy", "pandas",
+            "scipy", "scikit-learn")
+
+
+def package_versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout the code runs from, with '+dirty' when it has uncommitted changes."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def machine() -> str:
+    return f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip()
+
+
+def default_device() -> str:
+    """'cuda' when a GPU is usable, else 'cpu' (torch is imported only when asked)."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,133 @@
+"""The method contract and the registry of methods by name.
+
+A method is one class: configure in the constructor (keyword arguments with defaults, which are
+its parameters), `fit(train, valid, context)` on the K shots, `score(samples)` returning one float
+per sample (higher = more likely liked). The harness owns data, splits, seeds, timing and storage;
+a method never reads files or parses flags. Built-in methods register with `@register("name")`;
+third-party packages add an entry point in the group `bench.methods` ("name = module:Class").
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+from bench.errors import BenchError
+from bench.samples import Sample
+
+ENTRY_POINT_GROUP = "bench.methods"
+
+
+@dataclass
+class FitContext:
+    """What the harness hands a method besides its shots.
+
+    `train_pool` is the whole pool the shots were drawn from (interaction logs a method may use only
+    if its docstring says so); `artifact_dir` is where it may save what it trained.
+    """
+
+    seed: int
+    train_plan: str
+    train_domains: list[str]
+    train_pool: list[Sample]
+    artifact_dir: Path
+    device: str
+
+
+class Method:
+    """Base class: subclasses set `name` (via @register) and implement fit and score."""
+
+    name: ClassVar[str] = ""
+    #: False for methods whose item ids do not carry over to an unseen domain.
+    cross_domain: ClassVar[bool] = True
+
+    def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
+        """Learn from the K shots; training-free methods keep this as it is."""
+
+    def score(self, samples: list[Sample]) -> list[float]:
+        raise NotImplementedError
+
+    def extra_record(self) -> dict[str, Any]:
+        """Anything the method wants stored with its cells (e.g. an adapter path, token counts)."""
+        return {}
+
+    @classmethod
+    def parameters(cls) -> dict[str, inspect.Parameter]:
+        params = inspect.signature(cls.__init__).parameters
+        return {n: p for n, p in params.items() if n != "self" and p.kind is p.KEYWORD_ONLY}
+
+    def config(self) -> dict[str, Any]:
+        """The full configuration (every parameter, defaults included), as recorded and hashed."""
+        return {name: getattr(self, name) for name in self.parameters()}
+
+
+_REGISTRY: dict[str, type[Method]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a Method available to `bench run --method name`."""
+
+    def decorate(cls: type[Method]) -> type[Method]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise BenchError(f"two methods are registered as {name!r}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def available() -> dict[str, type[Method]]:
+    """All methods: every module of the `methods` package, and installed packages' entry points.
+
+    Method modules import heavy libraries (torch, recbole, openai) inside functions, so that
+    listing methods stays fast."""
+    import methods
+
+    for module in pkgutil.iter_modules(methods.__path__):
+        importlib.import_module(f"methods.{module.name}")
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _REGISTRY:
+            cls = ep.load()
+            register(ep.name)(cls)
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get(name: str) -> type[Method]:
+    methods = available()
+    if name not in methods:
+        raise BenchError(f"unknown method {name!r}; `bench list` shows the available ones: "
+                         f"{', '.join(methods)}")
+    return methods[name]
+
+
+def _convert(value: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no"):
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+    if default is None:
+        return value
+    return type(default)(value)
+
+
+def build(name: str, overrides: dict[str, str] | None = None) -> Method:
+    """Instantiate method `name` with string overrides converted to each parameter's default type."""
+    cls = get(name)
+    params = cls.parameters()
+    kwargs = {}
+    for key, value in (overrides or {}).items():
+        if key not in params:
+            raise BenchError(f"method {name!r} has no parameter {key!r}; it has: {', '.join(params) or 'none'}")
+        try:
+            kwargs[key] = _convert(value, params[key].default)
+        except ValueError as exc:
+            raise BenchError(f"bad value for {name}.{key}: {exc}") from exc
+    return cls(**kwargs)

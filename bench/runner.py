@@ -1,0 +1,178 @@
+"""Run a grid of cells (methods x train plan x K x seed x test domain) into the results store.
+
+A sample's path: data files -> `bench.data` samples -> `bench.splits` shots -> method.fit/score ->
+`bench.metrics.auc` -> one record in `bench.store`. Cells that share a trained model (same method,
+config, train plan, K and seed) are fitted once and scored on each test domain. A finished cell is
+never recomputed, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bench import provenance, registry
+from bench.data import load_domain
+from bench.errors import BenchError
+from bench.metrics import auc
+from bench.splits import test_subset, train_domains, training_set
+from bench.store import ResultStore, cell_key
+
+
+@dataclass
+class Grid:
+    """Everything that decides which cells a run computes: the run's one configuration."""
+
+    methods: list[str]
+    shots: list[int]
+    seeds: list[int]
+    train: list[str]
+    test: list[str]
+    params: dict[str, dict[str, str]] = field(default_factory=dict)
+    test_size: int | None = None
+    data_dir: str | None = None
+    device: str = "auto"
+
+
+@dataclass
+class Cell:
+    method: str
+    config: dict[str, Any]
+    train: str
+    test: str
+    shots: int
+    seed: int
+    test_size: int | None
+    key: str
+
+
+@dataclass
+class RunSummary:
+    computed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    not_applicable: list[str] = field(default_factory=list)
+
+
+def _data_dir(grid: Grid) -> Path | None:
+    return Path(grid.data_dir) if grid.data_dir else None
+
+
+def plan(grid: Grid) -> list[Cell]:
+    """All cells of the grid with their keys; validates names and K before anything runs."""
+    cells = []
+    data_dir = _data_dir(grid)
+    for name in grid.methods:
+        method = registry.build(name, grid.params.get(name))
+        config = method.config()
+        for train_plan, k, seed, test in product(grid.train, grid.shots, grid.seeds, grid.test):
+            shots_from = training_set(train_plan, k, seed, data_dir)  # raises if K is too large
+            test_data = load_domain(test, data_dir)
+            identity = {
+                "method": name, "config": config, "train": train_plan, "test": test, "shots": k,
+                "seed": seed, "test_size": grid.test_size,
+                "data": {
+                    "train": {d.name: d.fingerprints for d in shots_from.domains},
+                    "test": test_data.fingerprints["test"],
+                },
+            }
+            cells.append(Cell(name, config, train_plan, test, k, seed, grid.test_size, cell_key(identity)))
+    return cells
+
+
+def _fit_group(cell: Cell) -> tuple:
+    return (cell.method, repr(sorted(cell.config.items())), cell.train, cell.shots, cell.seed)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _resolve_device(requested: str) -> str:
+    return provenance.default_device() if requested == "auto" else requested
+
+
+def run(grid: Grid, store: ResultStore, progress: bool = True) -> RunSummary:
+    """Compute every missing cell of `grid`; returns which cells were computed, reused or n/a."""
+    cells = plan(grid)
+    summary = RunSummary()
+    pending: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        if store.has(cell.method, cell.key):
+            summary.reused.append(cell.key)
+        else:
+            pending.setdefault(_fit_group(cell), []).append(cell)
+    device = _resolve_device(grid.device)
+    common = {
+        "device": device,
+        "machine": provenance.machine(),
+        "versions": provenance.package_versions(),
+        "git_commit": provenance.git_commit(),
+        "run_config": asdict(grid),
+    }
+    bar = tqdm(total=sum(len(g) for g in pending.values()), desc="cells", unit="cell", disable=not progress)
+    for group in pending.values():
+        _run_group(group, grid, store, device, common, summary, bar)
+    bar.close()
+    return summary
+
+
+def _run_group(group: list[Cell], grid: Grid, store: ResultStore, device: str, common: dict,
+               summary: RunSummary, bar: tqdm) -> None:
+    first = group[0]
+    data_dir = _data_dir(grid)
+    bar.set_postfix_str(f"{first.method} train={first.train} K={first.shots} seed={first.seed}")
+    method = registry.build(first.method, grid.params.get(first.method))
+    domains = train_domains(first.train)
+    shots = training_set(first.train, first.shots, first.seed, data_dir)
+    applicable = [c for c in group if method.cross_domain or c.test in domains]
+    fit_seconds = 0.0
+    if applicable:
+        context = registry.FitContext(
+            seed=first.seed, train_plan=first.train, train_domains=domains, train_pool=shots.pool,
+            artifact_dir=store.artifact_dir(first.key), device=device,
+        )
+        started = time.perf_counter()
+        method.fit(shots.shots, shots.valid, context)
+        fit_seconds = time.perf_counter() - started
+    for cell in group:
+        test_data = load_domain(cell.test, data_dir)
+        samples = test_subset(test_data.test, cell.test_size)
+        record = {
+            "key": cell.key, "method": cell.method, "config": cell.config, "train": cell.train,
+            "train_domains": domains, "test": cell.test, "shots": cell.shots, "seed": cell.seed,
+            "test_size": cell.test_size, "n_test": len(samples),
+            "data": {d.name: {"source": d.source, "location": d.location, "fingerprints": d.fingerprints}
+                     for d in [*shots.domains, test_data]},
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **common,
+        }
+        if cell not in applicable:
+            record.update(status="not-applicable", auc=None,
+                          reason=f"{cell.method} uses item ids, which do not carry over from "
+                                 f"{first.train} to {cell.test}")
+            summary.not_applicable.append(cell.key)
+        else:
+            started = time.perf_counter()
+            scores = [float(s) for s in method.score(samples)]
+            score_seconds = time.perf_counter() - started
+            if len(scores) != len(samples) or not all(math.isfinite(s) for s in scores):
+                raise BenchError(f"method {cell.method} returned {len(scores)} scores for {len(samples)} "
+                                 "samples, or a score that is not a finite number")
+            labels = [s.label for s in samples]
+            record.update(
+                status="ok", auc=auc(labels, scores), sample_ids=[s.uid for s in samples],
+                labels=labels, scores=scores, fit_seconds=fit_seconds, score_seconds=score_seconds,
+                wall_seconds=fit_seconds / len(applicable) + score_seconds,
+                peak_rss_mb=_peak_rss_mb(), method_extra=method.extra_record(),
+            )
+            summary.computed.append(cell.key)
+        store.write(record)
+        bar.update()

@@ -1,0 +1,70 @@
+"""Few-shot training sets and cross-domain plans.
+
+K shots for a seed are drawn exactly as the reference code does
+(`dataset.shuffle(seed).select(range(K))`), which equals
+`numpy.random.default_rng(seed).permutation(N)[:K]` over the train pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.data import DOMAINS, DomainData, load_domain
+from bench.errors import BenchError
+from bench.samples import Sample
+
+TRAIN_PLANS = (*DOMAINS, "both")
+TEST_SUBSET_SEED = 0
+
+
+def few_shot(pool: list[Sample], k: int, seed: int, domain: str) -> list[Sample]:
+    """The K training samples for `seed`, in the order the reference code visits them."""
+    if k < 0:
+        raise BenchError(f"K must be 0 or more, got {k}")
+    if k > len(pool):
+        raise BenchError(f"K={k} is larger than the {domain} train pool ({len(pool)} samples); "
+                         f"choose K <= {len(pool)}")
+    order = np.random.default_rng(seed).permutation(len(pool))[:k]
+    return [pool[i] for i in order]
+
+
+def train_domains(plan: str) -> list[str]:
+    """`movie`, `book`, or `both` (K shots from each)."""
+    if plan not in TRAIN_PLANS:
+        raise BenchError(f"unknown train domain {plan!r}; choose one of: {', '.join(TRAIN_PLANS)}")
+    return list(DOMAINS) if plan == "both" else [plan]
+
+
+@dataclass
+class TrainingSet:
+    """What a method may learn from: the shots, the validation set, and the pool they came from."""
+
+    plan: str
+    shots: list[Sample]
+    valid: list[Sample]
+    pool: list[Sample]
+    domains: list[DomainData]
+
+
+def training_set(plan: str, k: int, seed: int, data_dir: Path | None = None) -> TrainingSet:
+    domains = [load_domain(d, data_dir) for d in train_domains(plan)]
+    shots, valid, pool = [], [], []
+    for domain in domains:
+        shots += few_shot(domain.train, k, seed, domain.name)
+        valid += domain.valid
+        pool += domain.train
+    return TrainingSet(plan, shots, valid, pool, domains)
+
+
+def test_subset(samples: list[Sample], size: int | None) -> list[Sample]:
+    """The whole test set, or a fixed subset of `size` samples (seed-0 permutation, file order kept)
+    so every method and every run sees the same samples."""
+    if size is None or size >= len(samples):
+        return samples
+    if size <= 0:
+        raise BenchError(f"--test-size must be positive, got {size}")
+    keep = np.sort(np.random.default_rng(TEST_SUBSET_SEED).permutation(len(samples))[:size])
+    return [samples[i] for i in keep]
