@@ -99,16 +99,31 @@ def _resolve_device(requested: str) -> str:
     return provenance.default_device() if requested == "auto" else requested
 
 
-def run(grid: Grid, store: ResultStore, progress: bool = True) -> RunSummary:
-    """Compute every missing cell of `grid`; returns which cells were computed, reused or n/a."""
-    cells = plan(grid)
-    summary = RunSummary()
+def pending_groups(cells: list[Cell], store: ResultStore, summary: RunSummary) -> list[list[Cell]]:
+    """The cells the store lacks, grouped so that each group is fitted once (launchers use this)."""
     pending: dict[tuple, list[Cell]] = {}
     for cell in cells:
         if store.has(cell.method, cell.key):
             summary.reused.append(cell.key)
         else:
             pending.setdefault(_fit_group(cell), []).append(cell)
+    return list(pending.values())
+
+
+def run(grid: Grid, store: ResultStore, progress: bool = True) -> RunSummary:
+    """Compute every missing cell of `grid`; returns which cells were computed, reused or n/a."""
+    summary = RunSummary()
+    groups = pending_groups(plan(grid), store, summary)
+    bar = tqdm(total=sum(len(g) for g in groups), desc="cells", unit="cell", disable=not progress)
+    for group in groups:
+        run_group(group, grid, store, summary, bar)
+    bar.close()
+    return summary
+
+
+def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSummary,
+              bar: tqdm | None = None) -> None:
+    """Fit one method once and write a record for each of its cells (one per test domain)."""
     device = _resolve_device(grid.device)
     common = {
         "device": device,
@@ -117,18 +132,10 @@ def run(grid: Grid, store: ResultStore, progress: bool = True) -> RunSummary:
         "git_commit": provenance.git_commit(),
         "run_config": asdict(grid),
     }
-    bar = tqdm(total=sum(len(g) for g in pending.values()), desc="cells", unit="cell", disable=not progress)
-    for group in pending.values():
-        _run_group(group, grid, store, device, common, summary, bar)
-    bar.close()
-    return summary
-
-
-def _run_group(group: list[Cell], grid: Grid, store: ResultStore, device: str, common: dict,
-               summary: RunSummary, bar: tqdm) -> None:
     first = group[0]
     data_dir = _data_dir(grid)
-    bar.set_postfix_str(f"{first.method} train={first.train} K={first.shots} seed={first.seed}")
+    if bar is not None:
+        bar.set_postfix_str(f"{first.method} train={first.train} K={first.shots} seed={first.seed}")
     method = registry.build(first.method, grid.params.get(first.method))
     domains = train_domains(first.train)
     shots = training_set(first.train, first.shots, first.seed, data_dir)
@@ -175,4 +182,5 @@ def _run_group(group: list[Cell], grid: Grid, store: ResultStore, device: str, c
             )
             summary.computed.append(cell.key)
         store.write(record)
-        bar.update()
+        if bar is not None:
+            bar.update()
