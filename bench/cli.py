@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished cells are saved in {store.root}; rerun the same command to resume",
               file=sys.stderr)
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     print(f"{len(summary.computed)} cells computed, {len(summary.reused)} already in {store.root}, "
           f"{len(summary.not_applicable)} not applicable")
     print(report.auc_table([r for r in store.records()

@@ -23,7 +23,7 @@ from bench import provenance, registry
 from bench.data import load_domain
 from bench.errors import BenchError
 from bench.metrics import auc
-from bench.splits import test_subset, train_domains, training_set
+from bench.splits import evaluation_subset, train_domains, training_set
 from bench.store import ResultStore, cell_key
 
 
@@ -151,7 +151,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
         fit_seconds = time.perf_counter() - started
     for cell in group:
         test_data = load_domain(cell.test, data_dir)
-        samples = test_subset(test_data.test, cell.test_size)
+        samples = evaluation_subset(test_data.test, cell.test_size)
         record = {
             "key": cell.key, "method": cell.method, "config": cell.config, "train": cell.train,
             "train_domains": domains, "test": cell.test, "shots": cell.shots, "seed": cell.seed,

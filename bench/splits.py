@@ -59,7 +59,7 @@ def training_set(plan: str, k: int, seed: int, data_dir: Path | None = None) -> 
     return TrainingSet(plan, shots, valid, pool, domains)
 
 
-def test_subset(samples: list[Sample], size: int | None) -> list[Sample]:
+def evaluation_subset(samples: list[Sample], size: int | None) -> list[Sample]:
     """The whole test set, or a fixed subset of `size` samples (seed-0 permutation, file order kept)
     so every method and every run sees the same samples."""
     if size is None or size >= len(samples):

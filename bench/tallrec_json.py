@@ -39,7 +39,7 @@ def _parse_book_list(text: str) -> list[Item]:
         authors.append(author)
         titles.append(next_title)
     authors.append(parts[-1])
-    return [Item(_book_id(t, a), t, a) for t, a in zip(titles, authors)]
+    return [Item(_book_id(t, a), t, a) for t, a in zip(titles, authors, strict=True)]
 
 
 def _parse_movie_list(text: str) -> list[Item]:
@@ -57,7 +57,7 @@ def _parse_item(domain: str, text: str) -> Item:
 def parse_record(domain: str, record: dict, uid: str) -> Sample:
     lines = record["input"].split("\n")
     prefixes = ("User Preference: ", "User Unpreference: ", f"Whether the user will like the target {domain} \"")
-    if len(lines) != 3 or not all(line.startswith(p) for line, p in zip(lines, prefixes)):
+    if len(lines) != 3 or not all(line.startswith(p) for line, p in zip(lines, prefixes, strict=True)):
         raise ValueError("input is not the three-line TALLRec format")
     parse_list = _parse_book_list if domain == "book" else _parse_movie_list
     liked = parse_list(lines[0][len(prefixes[0]) :])

@@ -1,0 +1,59 @@
+"""Methods register by name, third-party ones through the `bench.methods` entry-point group."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import registry
+from bench.errors import BenchError
+
+PLUGIN = '''
+from bench.registry import Method
+
+class ConstantScore(Method):
+    """A third-party method: the same score for everything."""
+
+    def __init__(self, *, value: float = 0.25) -> None:
+        self.value = value
+
+    def score(self, samples):
+        return [self.value] * len(samples)
+'''
+
+
+def make_plugin(site: Path) -> Path:
+    """An installed distribution (dist-info with an entry point) providing `constant`."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "constant_plugin.py").write_text(PLUGIN)
+    info = site / "constant_plugin-0.1.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: constant-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[bench.methods]\nconstant = constant_plugin:ConstantScore\n")
+    return site
+
+
+def test_builtin_baselines_are_registered():
+    names = registry.available()
+    assert {"random", "like-ratio", "popularity"} <= set(names)
+
+
+def test_bench_list_shows_third_party_method_with_parameters(tmp_path):
+    site = make_plugin(tmp_path / "site")
+    done = subprocess.run([sys.executable, "-m", "bench.cli", "list"], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "constant: A third-party method" in done.stdout
+    assert "value = 0.25" in done.stdout
+
+
+def test_overrides_are_converted_to_parameter_types():
+    method = registry.build("popularity", {"prior": "5"})
+    assert method.config() == {"prior": 5.0}
+    with pytest.raises(BenchError, match="has no parameter 'nope'"):
+        registry.build("popularity", {"nope": "1"})
+    with pytest.raises(BenchError, match="unknown method 'nope'"):
+        registry.get("nope")
