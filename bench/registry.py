@@ -45,6 +45,9 @@ class Method:
     name: ClassVar[str] = ""
     #: False for methods whose item ids do not carry over to an unseen domain.
     cross_domain: ClassVar[bool] = True
+    #: Parameters that change how a result is computed but not the result (threads, concurrency,
+    #: retries, batch sizes of a batch-invariant scorer): recorded with each cell, left out of its key.
+    operational_parameters: ClassVar[frozenset[str]] = frozenset()
 
     def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
         """Learn from the K shots; training-free methods keep this as it is."""
@@ -62,8 +65,12 @@ class Method:
         return {n: p for n, p in params.items() if n != "self" and p.kind is p.KEYWORD_ONLY}
 
     def config(self) -> dict[str, Any]:
-        """The full configuration (every parameter, defaults included), as recorded and hashed."""
+        """The full configuration (every parameter, defaults included), as recorded."""
         return {name: getattr(self, name) for name in self.parameters()}
+
+    def result_config(self) -> dict[str, Any]:
+        """The configuration that determines the result: what the cell key hashes."""
+        return {k: v for k, v in self.config().items() if k not in self.operational_parameters}
 
 
 _REGISTRY: dict[str, type[Method]] = {}

@@ -72,11 +72,12 @@ def plan(grid: Grid) -> list[Cell]:
     for name in grid.methods:
         method = registry.build(name, grid.params.get(name))
         config = method.config()
+        result_config = method.result_config()
         for train_plan, k, seed, test in product(grid.train, grid.shots, grid.seeds, grid.test):
             shots_from = training_set(train_plan, k, seed, data_dir)  # raises if K is too large
             test_data = load_domain(test, data_dir)
             identity = {
-                "method": name, "config": config, "train": train_plan, "test": test, "shots": k,
+                "method": name, "config": result_config, "train": train_plan, "test": test, "shots": k,
                 "seed": seed, "test_size": grid.test_size,
                 "data": {
                     "train": {d.name: d.fingerprints for d in shots_from.domains},
