@@ -169,7 +169,8 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
             summary.not_applicable.append(cell.key)
         else:
             started = time.perf_counter()
-            scores = [float(s) for s in method.score(samples)]
+            # 9 significant digits (float32 precision) keep records small; the AUC is that of the stored scores
+            scores = [float(f"{s:.9g}") for s in method.score(samples)]
             score_seconds = time.perf_counter() - started
             if len(scores) != len(samples) or not all(math.isfinite(s) for s in scores):
                 raise BenchError(f"method {cell.method} returned {len(scores)} scores for {len(samples)} "

@@ -2,13 +2,17 @@
 
 Layout under the store root:
   records/<method>/<key>.json   the record (config, AUC, per-sample scores, provenance)
+  testsets/<digest>.json        sample ids and labels of a test set, shared by every record scored on it
   artifacts/<key>/              what a method trained (adapters, checkpoints); ignored by git
+Records name their test set by digest instead of repeating thousands of ids and labels each, which
+keeps the committed store small; `load` and `records` join them back, so readers see whole records.
 A cell's key is a hash of the method, its full config, the domains, K, seed, test subset and the
 data fingerprints: not of the code version, so a finished cell is never recomputed.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -22,13 +26,16 @@ def cell_key(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def write_json_atomically(path: Path, payload: Any) -> None:
+TEST_SET_FIELDS = ("sample_ids", "labels")
+
+
+def write_json_atomically(path: Path, payload: Any, indent: int | None = 1) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
+            json.dump(payload, f, indent=indent, separators=None if indent else (",", ":"))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -48,16 +55,34 @@ class ResultStore:
         return self._path(method, key).is_file()
 
     def load(self, method: str, key: str) -> dict[str, Any]:
-        return json.loads(self._path(method, key).read_text())
+        return self._joined(json.loads(self._path(method, key).read_text()))
 
     def write(self, record: dict[str, Any]) -> Path:
+        """Write one record atomically; its sample ids and labels go to the shared test-set file."""
+        record = dict(record)
+        if all(field in record for field in TEST_SET_FIELDS):
+            test_set = {field: record.pop(field) for field in TEST_SET_FIELDS}
+            digest = hashlib.sha256(json.dumps(test_set).encode()).hexdigest()[:20]
+            test_set_path = self.root / "testsets" / f"{digest}.json"
+            if not test_set_path.is_file():
+                write_json_atomically(test_set_path, test_set, indent=None)
+            record["test_set"] = digest
         path = self._path(record["method"], record["key"])
-        write_json_atomically(path, record)
+        write_json_atomically(path, record, indent=None)
         return path
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - a store lives as long as the process, by design
+    def _test_set(self, digest: str) -> dict[str, Any]:
+        return json.loads((self.root / "testsets" / f"{digest}.json").read_text())
+
+    def _joined(self, record: dict[str, Any]) -> dict[str, Any]:
+        if "test_set" in record:
+            record.update({field: list(values) for field, values in self._test_set(record["test_set"]).items()})
+        return record
 
     def artifact_dir(self, key: str) -> Path:
         return self.root / "artifacts" / key
 
     def records(self) -> Iterator[dict[str, Any]]:
         for path in sorted((self.root / "records").glob("*/*.json")):
-            yield json.loads(path.read_text())
+            yield self._joined(json.loads(path.read_text()))

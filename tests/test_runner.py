@@ -47,3 +47,16 @@ def test_id_methods_are_not_applicable_across_domains(data_dir, store_dir):
     assert na["status"] == "not-applicable" and na["auc"] is None and "scores" not in na
     assert by_cell[("like-ratio", "book")]["status"] == "ok"
     assert by_cell[("popularity", "movie")]["n_test"] == 100
+
+
+def test_records_share_test_set_files_and_read_back_whole(data_dir, store_dir):
+    store = ResultStore(store_dir)
+    g = runner.Grid(methods=["like-ratio", "random"], shots=[16], seeds=[0, 1], train=["movie"],
+                    test=["movie", "book"], test_size=60, data_dir=str(data_dir))
+    runner.run(g, store, progress=False)
+    assert len(list((store_dir / "testsets").glob("*.json"))) == 2  # one per test set, not per record
+    records = list(store.records())
+    assert len(records) == 8
+    for record in records:
+        assert len(record["sample_ids"]) == len(record["labels"]) == len(record["scores"]) == 60
+        assert record == store.load(record["method"], record["key"])
