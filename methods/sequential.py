@@ -1,0 +1,354 @@
+"""RecBole sequential recommenders on the few-shot task (the paper's GRU4Rec, Caser and SASRec rows),
+and text-embedding variants of GRU4Rec and SASRec (the paper's GRU-BERT / DROS-BERT idea).
+
+Each method is RecBole's own model class (through `bench.recbole_compat`), with RecBole's default
+sizes for that model and `MAX_ITEM_LIST_LENGTH` 10. A sample's history (oldest first, liked flags
+dropped: RecBole's models read item ids only) is the input sequence, its target item is the scored
+item, and `model.predict` (the dot product of the sequence representation with the target item's
+embedding) is the logit of a binary classifier of the label, trained with BCE on the K shots, as the
+paper's baselines are. Early stopping keeps the epoch with the best AUC on the validation set of the
+train domain(s). Scores are those logits.
+
+Item vocabulary: every item in the train pool of the train domain(s) (histories and targets) plus the
+shots and the validation samples, keyed by domain and item id. Index 0 is RecBole's padding entry;
+an item id not in the vocabulary at score time maps to it (the ID models never crash on an unseen
+item; they just know nothing about it, which on book is most test targets). The text variants have
+no unknown items: an item first seen at score time gets its text vector then.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.metrics import auc
+from bench.registry import FitContext, Method, register
+from bench.samples import Item, Sample
+
+MAX_HISTORY = 10
+PADDING = 0
+ANONYMOUS_USER = 1  # samples carry no user id; Caser's user embedding becomes one learned vector
+
+
+def _key(domain: str, item: Item) -> str:
+    return f"{domain}:{item.id}"
+
+
+def _items(samples: list[Sample]):
+    for sample in samples:
+        for h in sample.history:
+            yield sample.domain, h.item
+        yield sample.domain, sample.target
+
+
+class _FieldSizes:
+    """The part of a RecBole Dataset that the model constructors read: how many ids each field has."""
+
+    def __init__(self, item_field: str, n_items: int) -> None:
+        self._item_field, self._n_items = item_field, n_items
+        self.user_num = ANONYMOUS_USER + 1
+
+    def num(self, field: str) -> int:
+        return self._n_items if field == self._item_field else self.user_num
+
+
+@contextmanager
+def _torch_threads(threads: int):
+    """Set the thread count explicitly for the block (oversubscription made RecBole 10x slower here)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _text_embedding_module():
+    """A drop-in for a RecBole model's `item_embedding`: frozen MiniLM vectors, trainable projection."""
+    import torch
+    from torch import nn
+
+    class TextItemEmbedding(nn.Module):
+        def __init__(self, vectors: torch.Tensor, dim: int) -> None:
+            super().__init__()
+            # Not saved with the state dict: it is the (cached) encoder output, rebuilt from item text.
+            self.register_buffer("vectors", vectors, persistent=False)
+            self.projection = nn.Linear(vectors.shape[1], dim, bias=False)
+
+        def extend(self, rows: torch.Tensor) -> None:
+            self.vectors = torch.cat([self.vectors, rows.to(self.vectors)])
+
+        @property
+        def weight(self) -> torch.Tensor:  # RecBole's CE loss reads item_embedding.weight
+            return self.projection(self.vectors)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.projection(self.vectors[ids])
+
+    return TextItemEmbedding
+
+
+class _RecBoleSequential(Method):
+    """Base class of the five methods; subclasses name the RecBole model and whether items are text."""
+
+    recbole_model: ClassVar[str] = ""
+    text_items: ClassVar[bool] = False
+    cross_domain = False
+    # CPU results are the same for any thread count (tested); saving the model changes no score.
+    operational_parameters = frozenset({"threads", "save_model"})
+
+    def __init__(self, *, epochs: int = 50, patience: int = 5, batch_size: int = 32,
+                 learning_rate: float = 1e-3, pretrain_epochs: int = 0, threads: int = 1,
+                 save_model: bool = False) -> None:
+        self.epochs = epochs
+        self.patience = patience
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.pretrain_epochs = pretrain_epochs
+        self.threads = threads
+        self.save_model = save_model
+        self._model = None
+        self._vocabulary: dict[str, int] = {}
+        self._device = "cpu"
+        self._extra: dict[str, Any] = {}
+
+    # ---- ids and batches -------------------------------------------------------------------------
+    def _build_vocabulary(self, samples: list[Sample]) -> None:
+        self._vocabulary = {}
+        for domain, item in _items(samples):
+            self._vocabulary.setdefault(_key(domain, item), len(self._vocabulary) + 1)
+
+    def _text_rows(self, keyed_items: dict[str, tuple[str, Item]]):
+        """Frozen text vectors for new vocabulary entries, in the order given."""
+        import torch
+
+        from bench.text_embeddings import item_vectors
+
+        rows = []
+        by_domain: dict[str, list[Item]] = {}
+        for domain, item in keyed_items.values():
+            by_domain.setdefault(domain, []).append(item)
+        found = {d: item_vectors(d, items, self._device) for d, items in by_domain.items()}
+        for domain, item in keyed_items.values():
+            rows.append(found[domain][item.id])
+        return torch.from_numpy(np.stack(rows)) if rows else torch.zeros((0, 384))
+
+    def _add_text_items(self, samples: list[Sample]) -> None:
+        new: dict[str, tuple[str, Item]] = {}
+        for domain, item in _items(samples):
+            key = _key(domain, item)
+            if key not in self._vocabulary and key not in new:
+                new[key] = (domain, item)
+        if not new:
+            return
+        for key in new:
+            self._vocabulary[key] = len(self._vocabulary) + 1
+        self._model.item_embedding.extend(self._text_rows(new))
+
+    def _encode(self, samples: list[Sample]) -> dict[str, Any]:
+        """Tensors for RecBole: history ids left-aligned and zero-padded, its length, target, user."""
+        import torch
+
+        seq = torch.full((len(samples), MAX_HISTORY), PADDING, dtype=torch.long)
+        lengths = torch.ones(len(samples), dtype=torch.long)  # an empty history reads one padding entry
+        targets = torch.zeros(len(samples), dtype=torch.long)
+        unknown = 0
+        for row, sample in enumerate(samples):
+            history = sample.history[-MAX_HISTORY:]
+            ids = [self._vocabulary.get(_key(sample.domain, h.item), PADDING) for h in history]
+            targets[row] = self._vocabulary.get(_key(sample.domain, sample.target), PADDING)
+            unknown += ids.count(PADDING) + int(targets[row] == PADDING)
+            if ids:
+                seq[row, : len(ids)] = torch.tensor(ids)
+                lengths[row] = len(ids)
+        model = self._model
+        self._extra["unknown_item_ids_last_scored"] = unknown
+        return {model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: lengths, model.ITEM_ID: targets,
+                model.USER_ID: torch.full((len(samples),), ANONYMOUS_USER, dtype=torch.long)}
+
+    def _interaction(self, tensors: dict[str, Any], rows=None):
+        from recbole.data.interaction import Interaction
+
+        picked = tensors if rows is None else {k: v[rows] for k, v in tensors.items()}
+        return Interaction(picked).to(self._device)
+
+    def _logits(self, tensors: dict[str, Any]) -> np.ndarray:
+        import torch
+
+        self._model.eval()
+        n = len(next(iter(tensors.values())))
+        out = []
+        with torch.no_grad():
+            for start in range(0, n, 512):
+                rows = torch.arange(start, min(n, start + 512))
+                out.append(self._model.predict(self._interaction(tensors, rows)).float().cpu())
+        return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
+    # ---- model -----------------------------------------------------------------------------------
+    def _build_model(self, pool_and_seen: list[Sample]):
+        from bench.recbole_compat import make_config, sequential_models
+
+        self._build_vocabulary(pool_and_seen)
+        config = make_config(self.recbole_model, "tallrec-fewshot", {
+            "MAX_ITEM_LIST_LENGTH": MAX_HISTORY, "loss_type": "CE", "train_neg_sample_args": None,
+        })
+        model_class = sequential_models()[self.recbole_model]
+        model = model_class(config, _FieldSizes(config["ITEM_ID_FIELD"], len(self._vocabulary) + 1))
+        if self.text_items:
+            import torch
+
+            keyed = {}
+            for domain, item in _items(pool_and_seen):
+                keyed.setdefault(_key(domain, item), (domain, item))
+            vectors = torch.cat([torch.zeros((1, 384)), self._text_rows(keyed)])  # row 0: padding
+            model.item_embedding = _text_embedding_module()(vectors, model.item_embedding.embedding_dim)
+        self._config = config
+        return model.to(self._device)
+
+    def _pretrain(self, pool: list[Sample], generator) -> float:
+        """Next-item prediction (RecBole's CE loss) on the pool's logs: history -> the item that followed."""
+        import torch
+
+        tensors = self._encode(pool)
+        optimizer = torch.optim.Adam(self._model.parameters(), lr=self.learning_rate)
+        loss_value = float("nan")
+        for _ in range(self.pretrain_epochs):
+            self._model.train()
+            order = torch.randperm(len(pool), generator=generator)
+            for start in range(0, len(pool), 256):
+                optimizer.zero_grad()
+                loss = self._model.calculate_loss(self._interaction(tensors, order[start : start + 256]))
+                loss.backward()
+                optimizer.step()
+                loss_value = float(loss.detach())
+        return loss_value
+
+    def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
+        import torch
+
+        if not train:
+            raise BenchError(f"{self.name} needs at least one training shot; choose K >= 1")
+        self._device = context.device
+        cuda = [torch.device(context.device).index or 0] if context.device.startswith("cuda") else []
+        with _torch_threads(self.threads), torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(context.seed)
+            generator = torch.Generator().manual_seed(context.seed)
+            self._model = self._build_model(list(context.train_pool) + list(train) + list(valid))
+            self._extra = {"recbole_model": self.recbole_model, "vocabulary_size": len(self._vocabulary),
+                           "model_settings": self._model_settings()}
+            if self.pretrain_epochs > 0:
+                self._extra["pretrain_final_loss"] = self._pretrain(list(context.train_pool), generator)
+            self._train_classifier(train, valid, generator)
+        if self.save_model:
+            self._save(context)
+
+    def _train_classifier(self, train: list[Sample], valid: list[Sample], generator) -> None:
+        import torch
+
+        shots, labels = self._encode(train), torch.tensor([s.label for s in train], dtype=torch.float32)
+        valid_tensors, valid_labels = self._encode(valid), [s.label for s in valid]
+        optimizer = torch.optim.Adam(self._model.parameters(), lr=self.learning_rate)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        best_auc, best_epoch, best_state, epochs_run = -1.0, 0, None, 0
+        for epoch in range(1, self.epochs + 1):
+            self._model.train()
+            order = torch.randperm(len(train), generator=generator)
+            for start in range(0, len(train), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                optimizer.zero_grad()
+                logits = self._model.predict(self._interaction(shots, rows))
+                loss_fn(logits, labels[rows].to(logits.device)).backward()
+                optimizer.step()
+            epochs_run = epoch
+            valid_auc = auc(valid_labels, self._logits(valid_tensors).tolist())
+            if valid_auc > best_auc:
+                best_auc, best_epoch, best_state = valid_auc, epoch, copy.deepcopy(self._model.state_dict())
+            elif epoch - best_epoch >= self.patience:
+                break
+        if best_state is not None:
+            self._model.load_state_dict(best_state)
+        self._extra.update(best_epoch=best_epoch, epochs_run=epochs_run, valid_auc=best_auc)
+
+    def _model_settings(self) -> dict[str, Any]:
+        names = ("embedding_size", "hidden_size", "num_layers", "n_layers", "n_heads", "inner_size", "nh", "nv",
+                 "dropout_prob", "hidden_dropout_prob", "attn_dropout_prob", "reg_weight", "MAX_ITEM_LIST_LENGTH")
+        return {n: self._config[n] for n in names if self._config[n] is not None}
+
+    def _save(self, context: FitContext) -> None:
+        """RecBole's checkpoint layout (Config pickled inside): read back with recbole_compat.load_checkpoint."""
+        import torch
+
+        path = context.artifact_dir / "model.pth"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"config": self._config, "state_dict": self._model.state_dict(),
+                    "epoch": self._extra["best_epoch"], "best_valid_score": self._extra["valid_auc"],
+                    "vocabulary": list(self._vocabulary)}, path)
+        self._extra["checkpoint"] = str(path)
+
+    def score(self, samples: list[Sample]) -> list[float]:
+        if self._model is None:
+            raise BenchError(f"{self.name}: call fit before score")
+        with _torch_threads(self.threads):
+            if self.text_items:
+                self._add_text_items(samples)
+            return self._logits(self._encode(samples)).tolist()
+
+    def extra_record(self) -> dict[str, Any]:
+        return dict(self._extra)
+
+
+_DATA_SEEN = """
+    Data it sees: the K labelled shots (BCE training), the validation set of the train domain(s)
+    (early stopping on AUC), and the item ids of the train pool (vocabulary only). With
+    pretrain_epochs > 0 it first trains on the train pool's interaction logs by next-item prediction
+    (each pool sample's history -> its target item; labels unused); off by default, as in the paper.
+"""
+
+
+@register("gru4rec")
+class GRU4RecFewShot(_RecBoleSequential):
+    __doc__ = """RecBole GRU4Rec trained on the K shots as a classifier of the label (paper row GRU4Rec).
+    Item ids do not carry over to another domain: cross-domain cells are not applicable.""" + _DATA_SEEN
+    recbole_model = "GRU4Rec"
+
+
+@register("caser")
+class CaserFewShot(_RecBoleSequential):
+    __doc__ = """RecBole Caser trained on the K shots as a classifier of the label (paper row Caser).
+    Samples have no user id: every sample is one anonymous user, so Caser's user embedding is one
+    learned vector. Cross-domain cells are not applicable.""" + _DATA_SEEN
+    recbole_model = "Caser"
+
+
+@register("sasrec")
+class SASRecFewShot(_RecBoleSequential):
+    __doc__ = """RecBole SASRec trained on the K shots as a classifier of the label (paper row SASRec).
+    Item ids do not carry over to another domain: cross-domain cells are not applicable.""" + _DATA_SEEN
+    recbole_model = "SASRec"
+
+
+@register("gru4rec-text")
+class GRU4RecText(_RecBoleSequential):
+    __doc__ = """RecBole GRU4Rec on frozen all-MiniLM-L6-v2 item-text vectors, trained on the K shots (GRU-BERT idea).
+    Item embeddings are the encoder's vectors of the item text (title; books: title and author), frozen,
+    through a trainable projection. Works across domains: any item with a title has a vector.""" + _DATA_SEEN
+    recbole_model = "GRU4Rec"
+    text_items = True
+    cross_domain = True
+
+
+@register("sasrec-text")
+class SASRecText(_RecBoleSequential):
+    __doc__ = """RecBole SASRec on frozen all-MiniLM-L6-v2 item-text vectors, trained on the K shots (DROS-BERT idea).
+    Item embeddings are the encoder's vectors of the item text (title; books: title and author), frozen,
+    through a trainable projection. Works across domains: any item with a title has a vector.""" + _DATA_SEEN
+    recbole_model = "SASRec"
+    text_items = True
+    cross_domain = True
