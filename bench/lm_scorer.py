@@ -1,0 +1,174 @@
+"""Score prompts with a causal LM in one forward pass (DESIGN.md, "Scoring an LM").
+
+The authors call `generate(max_new_tokens=128, output_scores=True)` one prompt at a time and keep
+only the first step's scores: the next-token distribution after the prompt. One forward pass gives
+the same numbers. Prompts are sorted by length and batched (little padding), padded on the right,
+and each prompt's hidden state is gathered at its own last real token, so real tokens never see
+padding and a score does not depend on which prompts share its batch. The vocabulary projection
+runs only on those gathered states, not on every position.
+
+Optional (`share_prefix=True`): the token prefix all prompts of a call share (the Alpaca preamble and
+instruction, 71 of ~231 tokens for movie with SmolLM2) runs once and its key/value cache is reused by
+every batch. Off by default: on the shared 2-core CPU it showed no measurable gain (0.31/0.34 vs
+0.29/0.37 prompts/s, alternating runs under load), it makes a score depend (at ~1e-5) on which
+prompts share the call, and it uses `past_key_values`, which transformers deprecates.
+
+Two scores from the same logits:
+- `reference`: the authors' softmax over the vocabulary, then a softmax over [P(Yes), P(No)], keeping
+  the Yes half (ranks like P(Yes) - P(No)); reproduces their numbers.
+- `logodds`: log P(Yes) - log P(No).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bench.errors import BenchError
+
+SCORES = ("reference", "logodds")
+ANSWER_WORDS = ("Yes", "No")
+
+
+def answer_token_ids(tokenizer: Any) -> tuple[int, int]:
+    """Ids of the first tokens of "Yes" and "No" as they follow the prompt's final newline.
+
+    Looked up from the tokenizer, never hard-coded (the authors' 8241 / 3782 are LLaMA-1's ids).
+    """
+    ids = []
+    for word in ANSWER_WORDS:
+        pieces = tokenizer.encode(word, add_special_tokens=False)
+        if not pieces:
+            raise BenchError(f"the tokenizer turns {word!r} into no tokens; use another model")
+        ids.append(pieces[0])
+    if ids[0] == ids[1]:
+        raise BenchError("the tokenizer gives 'Yes' and 'No' the same first token; use another model")
+    return ids[0], ids[1]
+
+
+def scores_from_log_probs(log_probs: np.ndarray, kind: str) -> np.ndarray:
+    """log_probs: (n, 2) log-softmax values over the vocabulary for [Yes, No]."""
+    log_probs = np.asarray(log_probs, dtype=np.float64)
+    if kind == "logodds":
+        return log_probs[:, 0] - log_probs[:, 1]
+    if kind == "reference":
+        probs = np.exp(log_probs)
+        return 1.0 / (1.0 + np.exp(probs[:, 1] - probs[:, 0]))  # softmax([pY, pN])[0]
+    raise BenchError(f"unknown score {kind!r}; choose one of: {', '.join(SCORES)}")
+
+
+MIN_SHARED_PREFIX = 8  # tokens; below this, computing the prefix once is not worth a cache copy
+
+
+def _common_prefix_length(encoded: Sequence[Sequence[int]]) -> int:
+    """Tokens that every prompt starts with (the Alpaca preamble and instruction), leaving each prompt at
+    least one token of its own. Computed on token ids, so it never splits a token differently."""
+    first = encoded[0]
+    limit = min(len(e) for e in encoded) - 1
+    n = 0
+    while n < limit and all(e[n] == first[n] for e in encoded):
+        n += 1
+    return n
+
+
+def _decoder_and_head(model: Any) -> tuple[Any, Any]:
+    """The transformer body and the vocabulary projection (through a peft wrapper if there is one)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.get_decoder(), base.get_output_embeddings()
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None) -> list[list[int]]:
+    """Indices grouped into batches of similar length (sorted, stable), at most `batch_size` prompts and,
+    when given, at most `max_batch_tokens` padded tokens each."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        longest = max([lengths[j] for j in current] + [lengths[i]])
+        too_many_tokens = max_batch_tokens is not None and current and longest * (len(current) + 1) > max_batch_tokens
+        if current and (len(current) >= batch_size or too_many_tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+class LMScorer:
+    """Next-token log P(Yes) and log P(No) after each prompt, batched by length.
+
+    `model` may be a plain causal LM or a peft model; it is used in eval mode under no_grad.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 16,
+                 max_batch_tokens: int | None = 8192, share_prefix: bool = False) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.share_prefix = share_prefix
+        self.yes_id, self.no_id = answer_token_ids(tokenizer)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        if self.pad_id is None:
+            self.pad_id = 0
+
+    def tokenize(self, prompts: Sequence[str]) -> list[list[int]]:
+        return [self.tokenizer(p)["input_ids"] for p in prompts]
+
+    def log_probs(self, prompts: Sequence[str]) -> np.ndarray:
+        """(n, 2) float64 array: log-softmax over the vocabulary at each prompt's end, for [Yes, No]."""
+        import torch
+
+        encoded = self.tokenize(prompts)
+        if any(len(ids) == 0 for ids in encoded):
+            raise BenchError("an empty prompt cannot be scored")
+        out = np.zeros((len(encoded), 2), dtype=np.float64)
+        shared = _common_prefix_length(encoded) if self.share_prefix else 0
+        if shared < MIN_SHARED_PREFIX:
+            shared = 0
+        decoder, head = _decoder_and_head(self.model)
+        device = next(self.model.parameters()).device
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                prefix_cache = None
+                if shared:
+                    prefix_ids = torch.tensor([encoded[0][:shared]], device=device)
+                    prefix_cache = decoder(input_ids=prefix_ids, use_cache=True).past_key_values
+                rests = [e[shared:] for e in encoded]
+                for batch in length_batches([len(r) for r in rests], self.batch_size, self.max_batch_tokens):
+                    width = max(len(rests[i]) for i in batch)
+                    ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+                    mask = torch.zeros((len(batch), width), dtype=torch.long)
+                    for row, i in enumerate(batch):
+                        ids[row, : len(rests[i])] = torch.tensor(rests[i])
+                        mask[row, : len(rests[i])] = 1
+                    ids, mask = ids.to(device), mask.to(device)
+                    last = mask.sum(dim=1) - 1
+                    if prefix_cache is None:
+                        hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+                    else:
+                        cache = copy.deepcopy(prefix_cache)
+                        cache.batch_repeat_interleave(len(batch))
+                        full_mask = torch.cat([torch.ones((len(batch), shared), dtype=mask.dtype, device=device), mask], 1)
+                        hidden = decoder(input_ids=ids, attention_mask=full_mask, past_key_values=cache,
+                                         use_cache=True).last_hidden_state
+                    final = hidden[torch.arange(len(batch), device=device), last]
+                    logits = head(final).float()
+                    log_probs = torch.log_softmax(logits, dim=-1)[:, [self.yes_id, self.no_id]]
+                    out[batch] = log_probs.double().cpu().numpy()
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def scores(self, prompts: Sequence[str], kind: str = "reference") -> list[float]:
+        if kind not in SCORES:
+            raise BenchError(f"unknown score {kind!r}; choose one of: {', '.join(SCORES)}")
+        if not prompts:
+            return []
+        return scores_from_log_probs(self.log_probs(prompts), kind).tolist()

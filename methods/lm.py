@@ -1,0 +1,504 @@
+"""Causal-LM methods: `zero-shot` (the paper's Alpaca row) and `tallrec` (LoRA rec-tuning).
+
+Both score the authors' Alpaca prompt with `bench.lm_scorer` (one forward pass, next-token
+P(Yes) / P(No)). The base model comes from `bench.models.load`, which keeps one copy per process:
+`tallrec` wraps it with LoRA layers only while it trains or scores and removes them afterwards, so
+the next cell (of either method) sees the untouched base weights.
+
+The rec-tuning loop follows the authors' finetune_rec.py (HF Trainer with peft LoRA): Alpaca prompt
++ answer ("Yes." / "No.") + EOS, truncated to `cutoff_len`, loss on all tokens (train_on_inputs),
+AdamW (no weight decay), linear warmup then linear decay, gradient accumulation from `batch_size` /
+`micro_batch_size`, validation AUC every `eval_steps` optimizer steps (the authors' rule: 10 for
+K <= 128, else K / 128 * 5), early stopping after `patience` evaluations without improvement, and
+the best adapter kept. Differences, all deliberate: validation may use a fixed subset
+(`valid_size`, because CPU scoring is slow), the validation AUC comes from the same scorer as the
+test scores, batches are padded on the right, and the final step is evaluated too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.registry import FitContext, Method, register
+from bench.samples import Sample
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+# The authors' settings (paper, finetune_rec.py and their shell scripts).
+PAPER = {
+    "learning_rate": 1e-4, "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
+    "target_modules": "q_proj,v_proj", "batch_size": 128, "micro_batch_size": 32, "epochs": 200,
+    "eval_steps": 0, "patience": 10, "cutoff_len": 512, "warmup_steps": 20, "valid_size": 0,
+    "train_on_inputs": True,
+}
+# Fits the CPU budget of a default run: few optimizer steps at a larger learning rate, selection on a
+# fixed 64-sample validation subset. Same LoRA shape, prompt and loss as the paper.
+FAST = {
+    **PAPER, "learning_rate": 1e-3, "micro_batch_size": 16, "epochs": 6, "eval_steps": 2, "patience": 2,
+    "warmup_steps": 0, "valid_size": 64,
+}
+PRESETS = {"paper": PAPER, "fast": FAST}
+
+
+def _lm_device(requested: str) -> str:
+    from bench.models import device_and_dtype
+
+    return device_and_dtype(requested)[0]
+
+
+def _prompts(samples: list[Sample]) -> list[str]:
+    from bench.prompts import alpaca_prompt
+
+    return [alpaca_prompt(s) for s in samples]
+
+
+def _score_with(model: Any, tokenizer: Any, samples: list[Sample], kind: str, batch_size: int) -> list[float]:
+    from bench.lm_scorer import LMScorer
+
+    return LMScorer(model, tokenizer, batch_size=batch_size).scores(_prompts(samples), kind)
+
+
+class _LMMethod(Method):
+    """Shared by the LM methods: the `score` parameter (a score kind) is kept as `score_kind`, because
+    `score(samples)` is the method every Method must have."""
+
+    def config(self) -> dict[str, Any]:
+        return {name: getattr(self, "score_kind" if name == "score" else name) for name in self.parameters()}
+
+    def _check_score_kind(self, kind: str) -> str:
+        from bench.lm_scorer import SCORES
+
+        if kind not in SCORES:
+            raise BenchError(f"{self.name}.score must be one of {', '.join(SCORES)}, got {kind!r}")
+        return kind
+
+
+_ZERO_SHOT_SCORES: dict[tuple, dict[str, float]] = {}  # (model folder, device, score kind) -> prompt -> score
+
+
+@register("zero-shot")
+class ZeroShot(_LMMethod):
+    """An instruction-tuned causal LM, no tuning: P(Yes) vs P(No) after the Alpaca prompt (paper's Alpaca row).
+
+    `model`: an embedded model name (`bench models list`), a local folder or a hub id.
+    `score`: `reference` (the authors' double softmax) or `logodds`.
+    """
+
+    def __init__(self, *, model: str = DEFAULT_MODEL, score: str = "reference", score_batch_size: int = 16) -> None:
+        self.model = model
+        self.score_kind = self._check_score_kind(score)
+        self.score_batch_size = score_batch_size
+        self._device = "auto"
+        self._stats: dict[str, Any] = {}
+
+    def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
+        self._device = context.device
+
+    def score(self, samples: list[Sample]) -> list[float]:
+        """Scores do not depend on K, seed or batch company, so a prompt scored once in this process (by
+        any cell with the same model, device and score kind) is not scored again."""
+        from bench.models import load
+
+        loaded = load(self.model, _lm_device(self._device))
+        cache = _ZERO_SHOT_SCORES.setdefault((loaded.location, loaded.device, self.score_kind), {})
+        texts = _prompts(samples)
+        missing = [(t, s) for t, s in dict(zip(texts, samples, strict=True)).items() if t not in cache]
+        started = time.perf_counter()
+        if missing:
+            fresh = _score_with(loaded.model, loaded.tokenizer, [s for _, s in missing], self.score_kind,
+                                self.score_batch_size)
+            cache.update(zip([t for t, _ in missing], fresh, strict=True))
+        seconds = time.perf_counter() - started
+        self._stats = {"model_location": loaded.location, "scored_prompts": len(missing),
+                       "reused_scores": len(samples) - len(missing),
+                       "score_prompts_per_second": round(len(missing) / seconds, 3) if missing and seconds else None}
+        return [cache[t] for t in texts]
+
+    def extra_record(self) -> dict[str, Any]:
+        return dict(self._stats)
+
+
+# ----------------------------------------------------------------------------------------------------
+# LoRA tuning
+
+
+@dataclass
+class TuningSettings:
+    learning_rate: float
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: str
+    batch_size: int
+    micro_batch_size: int
+    epochs: int
+    eval_steps: int  # 0: the authors' rule
+    patience: int
+    cutoff_len: int
+    warmup_steps: int
+    valid_size: int  # 0: the whole validation set
+    train_on_inputs: bool
+
+    def lora_config(self) -> Any:
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                          target_modules=[m.strip() for m in self.target_modules.split(",") if m.strip()],
+                          bias="none", task_type="CAUSAL_LM")
+
+    @property
+    def accumulation(self) -> int:
+        return max(1, self.batch_size // self.micro_batch_size)
+
+    def eval_every(self, n_train: int) -> int:
+        if self.eval_steps > 0:
+            return self.eval_steps
+        return 10 if n_train <= 128 else max(1, round(n_train / 128 * 5))  # finetune_rec.py
+
+
+def tokenize_example(tokenizer: Any, prompt: str, answer: str, cutoff_len: int, train_on_inputs: bool) -> dict:
+    """As finetune_rec.py: prompt + answer, truncated to cutoff_len, EOS appended when it fits, labels =
+    input ids (prompt tokens masked with -100 only when train_on_inputs is False)."""
+    ids = tokenizer(prompt + answer, truncation=True, max_length=cutoff_len)["input_ids"]
+    eos = tokenizer.eos_token_id
+    if eos is not None and (not ids or ids[-1] != eos) and len(ids) < cutoff_len:
+        ids = ids + [eos]
+    labels = list(ids)
+    if not train_on_inputs:
+        n_prompt = len(tokenizer(prompt, truncation=True, max_length=cutoff_len)["input_ids"])
+        labels = [-100] * n_prompt + labels[n_prompt:]
+    return {"input_ids": ids, "labels": labels}
+
+
+def _collate(examples: list[dict], pad_id: int) -> dict:
+    """Right padding; padded labels are -100 so they add no loss."""
+    import torch
+
+    width = max(len(e["input_ids"]) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, e in enumerate(examples):
+        n = len(e["input_ids"])
+        ids[row, :n] = torch.tensor(e["input_ids"])
+        labels[row, :n] = torch.tensor(e["labels"])
+        mask[row, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def _step_batches(n: int, settings: TuningSettings, seed: int, step: int, steps_per_epoch: int) -> list[list[int]]:
+    """The micro-batches (example indices) of optimizer step `step`: a pure function of (seed, step),
+    so a resumed run visits exactly the examples the interrupted one would have."""
+    import torch
+
+    epoch, group = divmod(step, steps_per_epoch)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+    micro = [order[i : i + settings.micro_batch_size] for i in range(0, n, settings.micro_batch_size)]
+    return micro[group * settings.accumulation : (group + 1) * settings.accumulation]
+
+
+def _save_adapter_atomically(peft_model: Any, target: Path) -> None:
+    staged = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(staged, ignore_errors=True)
+    peft_model.save_pretrained(str(staged))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staged, target)
+
+
+def _save_checkpoint_atomically(payload: dict, path: Path) -> None:
+    import torch
+
+    staged = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, staged)
+    os.replace(staged, path)
+
+
+class Interrupted(Exception):
+    """Raised by the test hook `stop_after_steps` to simulate a crash mid-training."""
+
+
+@dataclass
+class TuningResult:
+    best_step: int
+    best_valid_auc: float | None
+    steps_done: int
+    stopped_early: bool
+    history: list[dict]
+    resumed_from_step: int
+    train_seconds: float
+
+
+def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list[Sample] | None,
+              settings: TuningSettings, *, seed: int, out_dir: Path, score_kind: str = "reference",
+              score_batch_size: int = 16, start_adapter: Path | None = None,
+              stop_after_steps: int | None = None) -> TuningResult:
+    """LoRA-tune `base` on tokenized examples; keep the best adapter (by validation AUC, or the last one
+    when `valid` is None) in peft format at out_dir/adapter. A checkpoint at out_dir/checkpoint.pt after
+    every evaluation lets an interrupted run resume. The base model is returned to its original state."""
+    import torch
+    from peft import PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+    from transformers import get_linear_schedule_with_warmup
+
+    from bench.metrics import auc
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    adapter_dir, checkpoint_path = out_dir / "adapter", out_dir / "checkpoint.pt"
+    n = len(train_examples)
+    if n == 0:
+        raise BenchError("LoRA tuning needs at least one training example (K >= 1)")
+    micro_per_epoch = math.ceil(n / settings.micro_batch_size)
+    steps_per_epoch = math.ceil(micro_per_epoch / settings.accumulation)
+    total_steps = steps_per_epoch * settings.epochs
+    eval_every = settings.eval_every(n)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+
+    torch.manual_seed(seed)  # LoRA's initial A matrices: a function of the cell's seed
+    if start_adapter is not None:
+        model = PeftModel.from_pretrained(base, str(start_adapter), is_trainable=True)
+    else:
+        model = get_peft_model(base, settings.lora_config())
+    try:
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=0.0)
+        scheduler = get_linear_schedule_with_warmup(optimizer, settings.warmup_steps, total_steps)
+        state = {"step": 0, "best_auc": None, "best_step": 0, "bad_evals": 0, "history": [], "stopped_early": False}
+        resumed_from = 0
+        if checkpoint_path.is_file():
+            saved = torch.load(checkpoint_path, weights_only=False)
+            set_peft_model_state_dict(model, saved["adapter"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            state = saved["state"]
+            resumed_from = state["step"]
+        device = next(model.parameters()).device
+        started = time.perf_counter()
+        model.train()
+        while state["step"] < total_steps and not state["stopped_early"]:
+            step = state["step"]
+            torch.manual_seed(seed * 1_000_003 + step)  # dropout: same masks after a resume
+            batches = _step_batches(n, settings, seed, step, steps_per_epoch)
+            losses = []
+            for micro in batches:
+                batch = {k: v.to(device) for k, v in _collate([train_examples[i] for i in micro], pad_id).items()}
+                loss = model(**batch, use_cache=False).loss
+                (loss / len(batches)).backward()
+                losses.append(loss.item())
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["step"] = step = step + 1
+            entry = {"step": step, "train_loss": sum(losses) / len(losses), "lr": scheduler.get_last_lr()[0]}
+            if step % eval_every == 0 or step == total_steps:
+                if valid:
+                    scores = _score_with(model, tokenizer, valid, score_kind, score_batch_size)
+                    entry["valid_auc"] = auc([s.label for s in valid], scores)
+                    improved = state["best_auc"] is None or entry["valid_auc"] > state["best_auc"]
+                else:
+                    improved = True
+                if improved:
+                    state.update(best_auc=entry.get("valid_auc"), best_step=step, bad_evals=0)
+                    _save_adapter_atomically(model, adapter_dir)
+                else:
+                    state["bad_evals"] += 1
+                    state["stopped_early"] = state["bad_evals"] >= settings.patience
+                state["history"].append(entry)
+                _save_checkpoint_atomically({"adapter": get_peft_model_state_dict(model),
+                                             "optimizer": optimizer.state_dict(),
+                                             "scheduler": scheduler.state_dict(), "state": state}, checkpoint_path)
+            else:
+                state["history"].append(entry)
+            if stop_after_steps is not None and step >= stop_after_steps:
+                raise Interrupted(f"stopped after step {step} (test hook)")
+        model.eval()
+        return TuningResult(best_step=state["best_step"], best_valid_auc=state["best_auc"],
+                            steps_done=state["step"], stopped_early=state["stopped_early"],
+                            history=state["history"], resumed_from_step=resumed_from,
+                            train_seconds=time.perf_counter() - started)
+    finally:
+        model.base_model.unload()  # take the LoRA layers out of the shared base model
+        base.eval()
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def instruction_examples(path: Path, tokenizer: Any, cutoff_len: int, train_on_inputs: bool) -> list[dict]:
+    """Alpaca-format records (instruction / input / output) tokenized with the same template."""
+    from bench.prompts import ALPACA_TEMPLATE
+
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BenchError(f"cannot read instruction data {path} ({exc}); pass an Alpaca-format JSON list") from exc
+    if not isinstance(records, list) or not all(isinstance(r, dict) and "instruction" in r and "output" in r
+                                                for r in records):
+        raise BenchError(f"{path} is not a JSON list of {{instruction, input, output}} records (Alpaca format)")
+    examples = []
+    for r in records:
+        prompt = ALPACA_TEMPLATE.format(instruction=r["instruction"], input=r.get("input", ""))
+        examples.append(tokenize_example(tokenizer, prompt, r["output"], cutoff_len, train_on_inputs))
+    return examples
+
+
+# ----------------------------------------------------------------------------------------------------
+
+
+def _preset_value(preset: dict, key: str, value: Any) -> Any:
+    """A parameter left at None takes the preset's value; a CLI string is converted to the preset's type."""
+    default = preset[key]
+    if value is None:
+        return default
+    if isinstance(default, bool) and isinstance(value, str):
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no"):
+            return False
+        raise BenchError(f"tallrec.{key} must be true or false, got {value!r}")
+    try:
+        return type(default)(value)
+    except ValueError as exc:
+        raise BenchError(f"bad value for tallrec.{key}: {value!r} ({exc})") from exc
+
+
+@register("tallrec")
+class TallRec(_LMMethod):
+    """LoRA rec-tuning of a causal LM on the K shots (peft), best adapter by validation AUC (TALLRec).
+
+    `preset`: `paper` (the authors' settings) or `fast` (fits a CPU run); `auto` picks paper on a CUDA
+    machine and fast otherwise. Every hyperparameter left unset takes the preset's value; all are
+    recorded. `instruction_data`: an Alpaca-format JSON file for an optional first instruction-tuning
+    stage, cached and reused as the starting adapter. `score`: `reference` or `logodds`.
+    """
+
+    cross_domain = True
+
+    def __init__(self, *, model: str = DEFAULT_MODEL, score: str = "reference", preset: str = "auto",
+                 learning_rate: float | None = None, lora_r: int | None = None, lora_alpha: int | None = None,
+                 lora_dropout: float | None = None, target_modules: str | None = None,
+                 batch_size: int | None = None, micro_batch_size: int | None = None, epochs: int | None = None,
+                 eval_steps: int | None = None, patience: int | None = None, cutoff_len: int | None = None,
+                 warmup_steps: int | None = None, valid_size: int | None = None,
+                 train_on_inputs: bool | None = None, instruction_data: str = "", instruction_epochs: int = 1,
+                 score_batch_size: int = 16) -> None:
+        from bench.provenance import default_device
+
+        if preset == "auto":
+            preset = "paper" if default_device() == "cuda" else "fast"
+        if preset not in PRESETS:
+            raise BenchError(f"tallrec.preset must be one of auto, {', '.join(PRESETS)}; got {preset!r}")
+        chosen = PRESETS[preset]
+        self.model = model
+        self.score_kind = self._check_score_kind(score)
+        self.preset = preset
+        given = dict(learning_rate=learning_rate, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                     target_modules=target_modules, batch_size=batch_size, micro_batch_size=micro_batch_size,
+                     epochs=epochs, eval_steps=eval_steps, patience=patience, cutoff_len=cutoff_len,
+                     warmup_steps=warmup_steps, valid_size=valid_size, train_on_inputs=train_on_inputs)
+        for key, value in given.items():
+            setattr(self, key, _preset_value(chosen, key, value))
+        if self.micro_batch_size <= 0 or self.batch_size <= 0:
+            raise BenchError("tallrec.batch_size and micro_batch_size must be positive")
+        self.instruction_data = instruction_data
+        self.instruction_epochs = instruction_epochs
+        self.score_batch_size = score_batch_size
+        self._device = "auto"
+        self._adapter: Path | None = None
+        self._extra: dict[str, Any] = {}
+        self._stop_after_steps: int | None = None  # test hook: simulate an interrupted run
+
+    def settings(self) -> TuningSettings:
+        return TuningSettings(**{f: getattr(self, f) for f in TuningSettings.__dataclass_fields__})
+
+    def _valid_subset(self, valid: list[Sample]) -> list[Sample]:
+        """A fixed subset (seed-0 permutation, file order kept), the same for every cell."""
+        import numpy as np
+
+        if self.valid_size <= 0 or self.valid_size >= len(valid):
+            return valid
+        keep = np.sort(np.random.default_rng(0).permutation(len(valid))[: self.valid_size])
+        return [valid[i] for i in keep]
+
+    def _instruction_adapter(self, loaded: Any, settings: TuningSettings) -> Path | None:
+        """The first-stage adapter tuned on `instruction_data`, from the cache or trained once."""
+        if not self.instruction_data:
+            return None
+        from bench.paths import cache_dir
+
+        path = Path(self.instruction_data).expanduser()
+        if not path.is_file():
+            raise BenchError(f"tallrec.instruction_data {path} does not exist; pass an Alpaca-format JSON file")
+        identity = json.dumps({"model": loaded.location, "data": _file_sha256(path), "epochs": self.instruction_epochs,
+                               "settings": settings.__dict__}, sort_keys=True)
+        folder = cache_dir() / "adapters" / f"instruct-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
+        if not (folder / "adapter" / "adapter_config.json").is_file() or not (folder / "done").is_file():
+            examples = instruction_examples(path, loaded.tokenizer, settings.cutoff_len, settings.train_on_inputs)
+            stage = TuningSettings(**{**settings.__dict__, "epochs": self.instruction_epochs, "warmup_steps": 0})
+            tune_lora(loaded.model, loaded.tokenizer, examples, None, stage, seed=0, out_dir=folder)
+            (folder / "done").write_text("ok\n")
+        self._extra["instruction_adapter"] = str(folder / "adapter")
+        self._extra["instruction_data_sha256"] = _file_sha256(path)
+        return folder / "adapter"
+
+    def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
+        from bench.models import load
+        from bench.prompts import ANSWERS
+
+        self._device = context.device
+        loaded = load(self.model, _lm_device(context.device))
+        settings = self.settings()
+        out_dir = Path(context.artifact_dir)
+        done_file = out_dir / "tuning.json"
+        self._adapter = out_dir / "adapter"
+        if done_file.is_file() and (self._adapter / "adapter_config.json").is_file():
+            self._extra = json.loads(done_file.read_text())  # tuned before; the store keeps the adapter
+            return
+        start = self._instruction_adapter(loaded, settings)
+        examples = [tokenize_example(loaded.tokenizer, p, ANSWERS[s.label], settings.cutoff_len,
+                                     settings.train_on_inputs) for p, s in zip(_prompts(train), train, strict=True)]
+        valid_used = self._valid_subset(valid)
+        result = tune_lora(loaded.model, loaded.tokenizer, examples, valid_used, settings, seed=context.seed,
+                           out_dir=out_dir, score_kind=self.score_kind, score_batch_size=self.score_batch_size,
+                           start_adapter=start, stop_after_steps=self._stop_after_steps)
+        self._extra.update({
+            "adapter_path": str(self._adapter), "model_location": loaded.location,
+            "valid_samples_used": len(valid_used), "best_step": result.best_step,
+            "best_valid_auc": result.best_valid_auc, "steps_done": result.steps_done,
+            "stopped_early": result.stopped_early, "resumed_from_step": result.resumed_from_step,
+            "train_seconds": round(result.train_seconds, 2), "train_tokens": sum(len(e["input_ids"]) for e in examples),
+            "history": result.history,
+        })
+        from bench.store import write_json_atomically
+
+        write_json_atomically(done_file, self._extra)
+        (out_dir / "checkpoint.pt").unlink(missing_ok=True)  # the best adapter is what stays
+
+    def score(self, samples: list[Sample]) -> list[float]:
+        from peft import PeftModel
+
+        from bench.models import load
+
+        if self._adapter is None:
+            raise BenchError("tallrec must be fitted before scoring")
+        loaded = load(self.model, _lm_device(self._device))
+        model = PeftModel.from_pretrained(loaded.model, str(self._adapter))
+        try:
+            started = time.perf_counter()
+            scores = _score_with(model, loaded.tokenizer, samples, self.score_kind, self.score_batch_size)
+            seconds = time.perf_counter() - started
+        finally:
+            model.base_model.unload()
+        self._extra["score_prompts_per_second"] = round(len(samples) / seconds, 3) if seconds else None
+        return scores
+
+    def extra_record(self) -> dict[str, Any]:
+        return dict(self._extra)

@@ -1,0 +1,143 @@
+"""LoRA rec-tuning on a tiny random Llama: it learns, its adapter reloads, an interrupted run resumes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny_random_llama import build_tiny_random_llama
+
+from bench import models, registry
+from bench.data import load_domain
+from bench.metrics import auc
+from bench.splits import few_shot
+from methods.lm import TallRec, ZeroShot, tokenize_example
+
+TINY_SETTINGS = {"preset": "fast", "learning_rate": "0.01", "micro_batch_size": "8", "batch_size": "16",
+                 "epochs": "3", "eval_steps": "2", "patience": "5", "valid_size": "24", "warmup_steps": "0"}
+
+
+@pytest.fixture(scope="module")
+def movie(data_dir):
+    return load_domain("movie", data_dir)
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory, movie):
+    models.set_threads(2)
+    return str(build_tiny_random_llama(tmp_path_factory.mktemp("tiny_random_llama"), movie.train[:40]))
+
+
+def make(tiny_folder, **overrides) -> TallRec:
+    return registry.build("tallrec", {**TINY_SETTINGS, "model": tiny_folder, **overrides})
+
+
+def context(artifact_dir, seed=0):
+    return registry.FitContext(seed=seed, train_plan="movie", train_domains=["movie"], train_pool=[],
+                               artifact_dir=artifact_dir, device="cpu")
+
+
+def test_presets_and_overrides_are_recorded():
+    paper = TallRec(preset="paper")
+    assert paper.config()["learning_rate"] == 1e-4 and paper.config()["epochs"] == 200
+    assert (paper.lora_r, paper.lora_alpha, paper.lora_dropout, paper.target_modules) == (8, 16, 0.05, "q_proj,v_proj")
+    assert (paper.batch_size, paper.micro_batch_size, paper.patience, paper.cutoff_len) == (128, 32, 10, 512)
+    assert paper.settings().eval_every(64) == 10 and paper.settings().eval_every(1024) == 40  # finetune_rec.py
+    fast = registry.build("tallrec", {"preset": "fast", "learning_rate": "3e-4", "train_on_inputs": "false"})
+    assert fast.config()["learning_rate"] == 3e-4 and fast.config()["train_on_inputs"] is False
+    assert fast.config()["score"] == "reference" and callable(fast.score)
+
+
+def test_training_examples_match_the_authors_format(tiny_folder, movie):
+    tokenizer = models.load(tiny_folder, "cpu").tokenizer
+    example = tokenize_example(tokenizer, "### Response:\n", "Yes.", cutoff_len=512, train_on_inputs=True)
+    assert example["input_ids"][-1] == tokenizer.eos_token_id and example["labels"] == example["input_ids"]
+    masked = tokenize_example(tokenizer, "### Response:\n", "Yes.", cutoff_len=512, train_on_inputs=False)
+    assert masked["labels"][0] == -100 and masked["labels"][-1] == tokenizer.eos_token_id
+    cut = tokenize_example(tokenizer, "### Response:\n" * 50, "Yes.", cutoff_len=16, train_on_inputs=True)
+    assert len(cut["input_ids"]) == 16
+
+
+def test_tuning_lowers_loss_and_the_adapter_reloads_to_identical_scores(tiny_folder, movie, tmp_path):
+    from peft import PeftModel
+
+    from bench.lm_scorer import LMScorer
+    from bench.prompts import alpaca_prompt
+
+    shots = few_shot(movie.train, 16, 0, "movie")
+    base = models.load(tiny_folder, "cpu")
+    zero_shot = ZeroShot(model=tiny_folder, score="logodds")
+    before = zero_shot.score(movie.test[:8])
+
+    method = make(tiny_folder, epochs="6")
+    method.fit(shots, movie.valid, context(tmp_path / "cell"))
+    extra = method.extra_record()
+    losses = [h["train_loss"] for h in extra["history"]]
+    assert losses[-1] < losses[0]
+    assert extra["valid_samples_used"] == 24 and extra["steps_done"] == 6
+
+    adapter = tmp_path / "cell" / "adapter"
+    assert extra["adapter_path"] == str(adapter) and (adapter / "adapter_config.json").is_file()
+    valid_used = method._valid_subset(movie.valid)
+    assert auc([s.label for s in valid_used], method.score(valid_used)) == pytest.approx(extra["best_valid_auc"], abs=1e-12)
+
+    reloaded = PeftModel.from_pretrained(base.model, str(adapter))
+    try:
+        texts = [alpaca_prompt(s) for s in movie.test[:8]]
+        again = LMScorer(reloaded, base.tokenizer).scores(texts)
+        again_logodds = LMScorer(reloaded, base.tokenizer).scores(texts, "logodds")
+    finally:
+        reloaded.base_model.unload()
+    np.testing.assert_allclose(method.score(movie.test[:8]), again, atol=1e-6)
+    assert not np.allclose(again_logodds, before, atol=1e-3)  # the adapter changes the scores ...
+    np.testing.assert_allclose(zero_shot.score(movie.test[:8]), before, atol=0)  # ... and leaves the base as it was
+
+
+def test_interrupted_tuning_resumes_from_its_checkpoint(tiny_folder, movie, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from methods.lm import Interrupted
+
+    shots = few_shot(movie.train, 16, 1, "movie")
+    whole = make(tiny_folder, epochs="4", patience="10")
+    whole.fit(shots, movie.valid, context(tmp_path / "whole", seed=1))
+
+    broken = make(tiny_folder, epochs="4", patience="10")
+    broken._stop_after_steps = 3
+    with pytest.raises(Interrupted):
+        broken.fit(shots, movie.valid, context(tmp_path / "resumed", seed=1))
+    assert (tmp_path / "resumed" / "checkpoint.pt").is_file()
+
+    resumed = make(tiny_folder, epochs="4", patience="10")
+    resumed.fit(shots, movie.valid, context(tmp_path / "resumed", seed=1))
+    assert resumed.extra_record()["resumed_from_step"] == 2
+    assert [h["step"] for h in resumed.extra_record()["history"]] == [1, 2, 3, 4]
+    a = load_file(str(tmp_path / "whole" / "adapter" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "adapter" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=0)
+    assert resumed.extra_record()["best_valid_auc"] == pytest.approx(whole.extra_record()["best_valid_auc"], abs=1e-9)
+
+    finished = make(tiny_folder, epochs="4", patience="10")  # a finished cell's adapter is reused, not retrained
+    finished.fit(shots, movie.valid, context(tmp_path / "resumed", seed=1))
+    assert finished.extra_record()["steps_done"] == 4 and not (tmp_path / "resumed" / "checkpoint.pt").exists()
+
+
+def test_instruction_stage_is_cached_and_starts_rec_tuning(tiny_folder, movie, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    records = [{"instruction": "Say yes.", "input": "", "output": "Yes."},
+               {"instruction": "Say no.", "input": "Really.", "output": "No."}] * 4
+    (tmp_path / "alpaca.json").write_text(json.dumps(records))
+    shots = few_shot(movie.train, 8, 0, "movie")
+    first = make(tiny_folder, epochs="1", instruction_data=str(tmp_path / "alpaca.json"))
+    first.fit(shots, movie.valid, context(tmp_path / "a"))
+    stage = first.extra_record()["instruction_adapter"]
+    assert (tmp_path / "cache").as_posix() in stage
+    mtime = (tmp_path / "cache").joinpath(*stage.split("/cache/")[1].split("/"), "adapter_model.safetensors").stat().st_mtime
+    second = make(tiny_folder, epochs="1", instruction_data=str(tmp_path / "alpaca.json"))
+    second.fit(shots, movie.valid, context(tmp_path / "b", seed=1))
+    assert second.extra_record()["instruction_adapter"] == stage
+    assert (tmp_path / "cache").joinpath(*stage.split("/cache/")[1].split("/"), "adapter_model.safetensors").stat().st_mtime == mtime
