@@ -1,0 +1,264 @@
+"""In-context prompting of a chat model through an OpenAI-compatible API: the paper's GPT-3.5 row.
+
+Each test sample becomes one chat request: k solved examples from the K shots (user: instruction and
+sample text, assistant: "Yes."/"No."), then the sample itself. The score is P(Yes) / (P(Yes) + P(No))
+read from the logprobs of the first answer token. Responses live in a persistent cache keyed by
+endpoint, model and the full request, so a rerun or a resumed run sends nothing already answered.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+import time
+import tomllib
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import bench
+from bench.errors import BenchError
+from bench.prompts import ANSWERS, input_text, instruction
+from bench.registry import FitContext, Method, register
+from bench.response_cache import ResponseCache
+from bench.samples import Sample
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_MODEL = "gpt-4o-mini"
+PRICES_FILE = Path(bench.__file__).parent / "prices.toml"
+_MALFORMED_BACKOFF_S = 0.5
+
+
+def prices() -> dict[str, dict[str, float]]:
+    """Model -> {"input", "output"} in US dollars per million tokens (bench/prices.toml)."""
+    with open(PRICES_FILE, "rb") as f:
+        return tomllib.load(f)["models"]
+
+
+def price_for(model: str) -> dict[str, float] | None:
+    """The model's price, or that of its longest listed prefix (dated snapshots); None if unknown."""
+    table = prices()
+    if model in table:
+        return table[model]
+    prefixes = [name for name in table if model.startswith(name + "-")]
+    return table[max(prefixes, key=len)] if prefixes else None
+
+
+def messages_for(sample: Sample, examples: list[Sample]) -> list[dict[str, str]]:
+    """The chat: each example as a user turn and its answer, then the sample to judge."""
+    def ask(s: Sample) -> dict[str, str]:
+        return {"role": "user", "content": f"{instruction(s.domain)}\n\n{input_text(s)}"}
+
+    chat = []
+    for example in examples:
+        chat += [ask(example), {"role": "assistant", "content": ANSWERS[example.label]}]
+    return [*chat, ask(sample)]
+
+
+def _word(token: str) -> str:
+    return re.sub(r"[\W_]+", "", token).casefold()
+
+
+def _logsumexp(values: list[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def parsed_answer(text: str | None) -> float:
+    """1.0 for an answer starting with yes, 0.0 for no, 0.5 for anything else."""
+    words = (text or "").split()
+    first = _word(words[0]) if words else ""
+    return {"yes": 1.0, "no": 0.0}.get(first, 0.5)
+
+
+def score_response(body: dict[str, Any]) -> tuple[float, bool]:
+    """(score, came from logprobs). The answer token is the first generated position whose candidates
+    include yes or no (matched without spaces or punctuation, any case); a side absent from the top
+    candidates gets the smallest listed logprob, an upper bound on its own."""
+    choice = body["choices"][0]
+    positions = ((choice.get("logprobs") or {}).get("content")) or []
+    for position in positions:
+        candidates = {position["token"]: position["logprob"]}
+        for top in position.get("top_logprobs") or []:
+            candidates.setdefault(top["token"], top["logprob"])
+        yes = [lp for tok, lp in candidates.items() if _word(tok) == "yes"]
+        no = [lp for tok, lp in candidates.items() if _word(tok) == "no"]
+        if not yes and not no:
+            continue
+        known = list(candidates.values())
+        floor = min(known) if len(known) > 1 else math.log(max(1e-12, 1 - math.exp(known[0])))
+        log_odds = (_logsumexp(yes) if yes else floor) - (_logsumexp(no) if no else floor)
+        return 1 / (1 + math.exp(-max(-700.0, min(700.0, log_odds)))), True
+    return parsed_answer(choice.get("message", {}).get("content")), False
+
+
+@register("icl")
+class InContextChat(Method):
+    """In-context prompting of a chat model via an OpenAI-compatible API (the paper's GPT-3.5 row).
+
+    model and base_url default to $OPENAI_MODEL / $OPENAI_BASE_URL, then gpt-4o-mini at OpenAI; the
+    API key is read at call time from the environment variable named by `api_key_env` and is never
+    recorded. k: solved examples in each prompt, the first k of the K shots (fewer when K < k).
+    Retries (429, 5xx, timeouts, honouring Retry-After) are the openai client's; `max_retries` and
+    `timeout` (seconds) set them, `concurrency` bounds requests in flight. Those three and
+    `api_key_env` are operational: recorded, but not part of the cell key.
+    """
+
+    operational_parameters = frozenset({"api_key_env", "concurrency", "max_retries", "timeout"})
+
+    def __init__(self, *, model: str = "", base_url: str = "", k: int = 4, api_key_env: str = "OPENAI_API_KEY",
+                 top_logprobs: int = 20, max_tokens: int = 3, concurrency: int = 4, max_retries: int = 5,
+                 timeout: float = 60.0) -> None:
+        self.model = model or os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
+        self.k = k
+        self.api_key_env = api_key_env
+        self.top_logprobs = top_logprobs
+        self.max_tokens = max_tokens
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.timeout = timeout
+        if k < 0 or concurrency < 1 or max_retries < 0 or timeout <= 0:
+            raise BenchError("icl needs k >= 0, concurrency >= 1, max_retries >= 0 and timeout > 0")
+        self._examples: list[Sample] = []
+        self._lock = threading.Lock()
+        self._reset_counts()
+
+    # -- harness interface -------------------------------------------------------------------------
+
+    def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
+        self._examples = list(train[: self.k])
+
+    def score(self, samples: list[Sample]) -> list[float]:
+        self._reset_counts()
+        cache = ResponseCache()
+        try:
+            requests = [self.request_for(s) for s in samples]
+            bodies: list[dict[str, Any] | None] = [cache.get(self.base_url, r) for r in requests]
+            for body in bodies:
+                if body is not None:
+                    self._count(body, sent=False)
+            missing = [i for i, b in enumerate(bodies) if b is None]
+            if missing:
+                client = self._client()
+                with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                    futures = {pool.submit(self._send, client, cache, requests[i]): i for i in missing}
+                    try:
+                        for future in as_completed(futures):
+                            bodies[futures[future]] = future.result()
+                    except BaseException:
+                        # stop queued requests; the pool's exit waits for those in flight, whose
+                        # answers land in the cache, so nothing answered is lost
+                        for future in futures:
+                            future.cancel()
+                        raise
+        finally:
+            cache.close()
+        scores = []
+        for body in bodies:
+            value, from_logprobs = score_response(body)
+            self._hard_labels += not from_logprobs
+            scores.append(value)
+        return scores
+
+    def extra_record(self) -> dict[str, Any]:
+        price = price_for(self.model)
+
+        def cost(usage: dict[str, int]) -> float | None:
+            if price is None:
+                return None
+            return (usage["prompt_tokens"] * price["input"] + usage["completion_tokens"] * price["output"]) / 1e6
+
+        n = self._requests
+        source = ("logprobs" if self._hard_labels == 0 else
+                  "hard-labels" if self._hard_labels == n else "mixed")
+        return {
+            "score_source": source,  # "hard-labels": the AUC comes from parsed Yes/No answers, not probabilities
+            "hard_label_samples": self._hard_labels,
+            "examples_in_prompt": len(self._examples),
+            "requests": n, "requests_sent": self._sent, "cache_hits": n - self._sent,
+            "usage": dict(self._usage), "usage_sent": dict(self._usage_sent),
+            "responses_without_usage": self._no_usage,
+            "price_usd_per_1m_tokens": price, "cost_usd": cost(self._usage),
+            "cost_usd_sent": cost(self._usage_sent),
+        }
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def request_for(self, sample: Sample) -> dict[str, Any]:
+        """The full chat-completions request (also the cache key, with the endpoint)."""
+        return {"model": self.model, "messages": messages_for(sample, self._examples), "temperature": 0,
+                "max_tokens": self.max_tokens, "logprobs": True, "top_logprobs": self.top_logprobs}
+
+    def _api_key(self) -> str:
+        key = os.environ.get(self.api_key_env)
+        if key:
+            return key
+        if self.base_url == OPENAI_BASE_URL:
+            raise BenchError(f"no API key: set ${self.api_key_env} (or point icl.base_url at another endpoint)")
+        return "unused"  # local OpenAI-compatible servers usually need none, but the client wants one
+
+    def _client(self):
+        import openai
+
+        return openai.OpenAI(base_url=self.base_url, api_key=self._api_key(), max_retries=self.max_retries,
+                             timeout=self.timeout)
+
+    def _redact(self, text: str) -> str:
+        key = os.environ.get(self.api_key_env)
+        return text.replace(key, "***") if key else text
+
+    def _send(self, client, cache: ResponseCache, request: dict[str, Any]) -> dict[str, Any]:
+        """One request through the client's retries; the answer is cached before it is returned."""
+        import openai
+
+        where = f"{self.base_url} (model {self.model})"
+        for attempt in range(self.max_retries + 1):
+            try:
+                raw = client.chat.completions.with_raw_response.create(**request)
+            except openai.AuthenticationError:
+                raise BenchError(f"{where} rejected the API key (HTTP 401); set ${self.api_key_env} to a valid "
+                                 "key. Answers received so far are cached; rerun to resume") from None
+            except openai.APITimeoutError:
+                raise BenchError(f"{where} did not answer within {self.timeout:g} s, {self.max_retries} retries "
+                                 "included; raise icl.timeout or icl.max_retries, then rerun to resume") from None
+            except openai.APIConnectionError:
+                raise BenchError(f"cannot reach {where} after {self.max_retries} retries; check icl.base_url / "
+                                 "$OPENAI_BASE_URL and that the server runs, then rerun to resume") from None
+            except openai.APIStatusError as exc:
+                raise BenchError(f"{where} answered HTTP {exc.status_code} "
+                                 f"({self._redact(str(exc.message))[:200]}); rerun resumes") from None
+            try:
+                body = json.loads(raw.http_response.text)
+                body["choices"][0]["message"]
+            except (ValueError, KeyError, IndexError, TypeError):
+                if attempt < self.max_retries:
+                    time.sleep(_MALFORMED_BACKOFF_S * 2 ** attempt)
+                    continue
+                raise BenchError(f"{where} returned a malformed response (not a chat completion) "
+                                 f"{self.max_retries + 1} times; check the server, then rerun to resume") from None
+            cache.put(self.base_url, request, body)
+            self._count(body, sent=True)
+            return body
+        raise AssertionError("unreachable")
+
+    # -- usage ------------------------------------------------------------------------------------
+
+    def _reset_counts(self) -> None:
+        self._requests = self._sent = self._hard_labels = self._no_usage = 0
+        self._usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        self._usage_sent = {"prompt_tokens": 0, "completion_tokens": 0}
+
+    def _count(self, body: dict[str, Any], sent: bool) -> None:
+        usage = body.get("usage") or {}
+        with self._lock:
+            self._requests += 1
+            self._no_usage += not usage
+            for name in ("prompt_tokens", "completion_tokens"):
+                self._usage[name] += int(usage.get(name) or 0)
+                if sent:
+                    self._usage_sent[name] += int(usage.get(name) or 0)
+            self._sent += sent
