@@ -1,0 +1,167 @@
+"""`bench check`: rerun a fixed small suite and compare every cell with committed references.
+
+The suite lives in one file (bench/check_suite.toml): a few defaults, a tolerance per metric, and
+one line per method. Its cells run into a temporary store; each is matched to its reference by
+what identifies it (method, config, train, test, K, seed, test subset) and compared: status, sample
+ids and labels exactly; AUC and every per-sample score within the metric's absolute tolerance.
+Anything else is drift, reported with the cell's name. `--update` rewrites the references, on
+purpose only: the diff in git is then the review of what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import runner
+from bench.errors import BenchError
+from bench.store import ResultStore
+
+SUITE_FILE = Path(__file__).with_name("check_suite.toml")
+#: The committed references, a results store of their own (`bench report --store` reads it too).
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "results" / "reference"
+DEFAULT_KEYS = ("test_size", "shots", "seeds", "train", "test")
+
+
+@dataclass
+class SuiteEntry:
+    """One line of the suite: one method's grid, and its tolerances."""
+
+    grid: runner.Grid
+    tolerance: dict[str, float]
+
+
+@dataclass
+class Drift:
+    cell: str
+    message: str
+
+
+@dataclass
+class CheckResult:
+    cells: int
+    drifts: list[Drift] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.drifts
+
+    def text(self) -> str:
+        if self.ok:
+            return f"bench check: {self.cells} cells match the references"
+        lines = [f"bench check: {len(self.drifts)} difference(s) from the references in {self.cells} cells:"]
+        lines += [f"  {d.cell}: {d.message}" for d in self.drifts]
+        lines.append("If the change is intended, rewrite the references with `bench check --update` and commit them.")
+        return "\n".join(lines)
+
+
+def load_suite(path: Path = SUITE_FILE, data_dir: Path | None = None) -> list[SuiteEntry]:
+    try:
+        suite = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BenchError(f"cannot read the check suite {path}: {exc}") from exc
+    defaults = {k: suite[k] for k in DEFAULT_KEYS if k in suite}
+    tolerance = suite.get("tolerance", {})
+    entries = []
+    for line in suite.get("suite", {}).get("cells", []):
+        if "method" not in line:
+            raise BenchError(f"a line of {path} has no method: {line}")
+        spec = {**defaults, **line}
+        params = {line["method"]: {k: str(v) for k, v in line.get("params", {}).items()}}
+        grid = runner.Grid(
+            methods=[line["method"]], shots=list(spec["shots"]), seeds=list(spec["seeds"]),
+            train=list(spec["train"]), test=list(spec["test"]), params=params,
+            test_size=spec.get("test_size"), data_dir=str(data_dir) if data_dir else None, device="cpu")
+        entries.append(SuiteEntry(grid, {**tolerance, **line.get("tolerance", {})}))
+    if not entries:
+        raise BenchError(f"the check suite {path} lists no cells ([suite] cells = [...])")
+    return entries
+
+
+def cell_identity(record: dict[str, Any]) -> tuple:
+    return (record["method"], json.dumps(record["config"], sort_keys=True), record["train"], record["test"],
+            record["shots"], record["seed"], record.get("test_size"))
+
+
+def cell_name(record: dict[str, Any]) -> str:
+    config = ", ".join(f"{k}={v}" for k, v in sorted(record["config"].items()))
+    subset = f" test_size={record['test_size']}" if record.get("test_size") else ""
+    return (f"{record['method']}{f'[{config}]' if config else ''} train={record['train']} test={record['test']} "
+            f"K={record['shots']} seed={record['seed']}{subset}")
+
+
+def compare_records(new: dict[str, Any], ref: dict[str, Any], tolerance: dict[str, float]) -> list[str]:
+    """What differs between a fresh record and its reference (empty: within tolerance)."""
+    problems = []
+    if new["key"] != ref["key"]:
+        problems.append("the data fingerprints differ from the reference's (different data files)")
+    if new["status"] != ref["status"]:
+        return problems + [f"status {new['status']!r}, reference {ref['status']!r}"]
+    if new["status"] != "ok":
+        return problems
+    if new["sample_ids"] != ref["sample_ids"]:
+        return problems + ["the test samples differ from the reference's"]
+    if new["labels"] != ref["labels"]:
+        return problems + ["the test labels differ from the reference's"]
+    tol_auc = float(tolerance.get("auc", 0.0))
+    if abs(new["auc"] - ref["auc"]) > tol_auc:
+        problems.append(f"auc {new['auc']:.6f}, reference {ref['auc']:.6f} "
+                        f"(difference {new['auc'] - ref['auc']:+.2e}, tolerance {tol_auc:g})")
+    tol_scores = float(tolerance.get("scores", 0.0))
+    diffs = [(abs(a - b), i) for i, (a, b) in enumerate(zip(new["scores"], ref["scores"], strict=True))]
+    over = [(d, i) for d, i in diffs if d > tol_scores]
+    if over:
+        worst, i = max(over)
+        problems.append(f"{len(over)} of {len(diffs)} scores differ by more than {tol_scores:g}; largest at sample "
+                        f"{ref['sample_ids'][i]}: {new['scores'][i]!r}, reference {ref['scores'][i]!r}")
+    return problems
+
+
+def run_suite(entries: list[SuiteEntry], store: ResultStore) -> dict[tuple, tuple[dict, dict[str, float]]]:
+    """Run every line into `store`; identity -> (record, tolerance)."""
+    cells: dict[tuple, tuple[dict, dict[str, float]]] = {}
+    for entry in entries:
+        summary = runner.run(entry.grid, store, progress=False)
+        keys = set(summary.computed + summary.reused + summary.not_applicable)
+        for record in store.records():
+            if record["key"] in keys:
+                cells[cell_identity(record)] = (record, entry.tolerance)
+    return cells
+
+
+def check(suite: Path = SUITE_FILE, reference: Path = REFERENCE_DIR, data_dir: Path | None = None,
+          update: bool = False) -> CheckResult:
+    entries = load_suite(suite, data_dir)
+    with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
+        fresh = run_suite(entries, ResultStore(Path(tmp)))
+        if update:
+            _write_references(fresh, Path(reference))
+            return CheckResult(len(fresh))
+    ref_store = ResultStore(Path(reference))
+    if not (Path(reference) / "records").is_dir():
+        raise BenchError(f"no references in {reference}; create them with `bench check --update`")
+    refs = {cell_identity(r): r for r in ref_store.records()}
+    result = CheckResult(len(fresh))
+    for identity, (record, tolerance) in sorted(fresh.items(), key=lambda kv: cell_name(kv[1][0])):
+        ref = refs.get(identity)
+        if ref is None:
+            result.drifts.append(Drift(cell_name(record), "no reference for this cell (new in the suite?)"))
+            continue
+        result.drifts += [Drift(cell_name(record), p) for p in compare_records(record, ref, tolerance)]
+    for identity in sorted(set(refs) - set(fresh), key=lambda i: cell_name(refs[i])):
+        result.drifts.append(Drift(cell_name(refs[identity]), "a reference cell the suite no longer produces"))
+    return result
+
+
+def _write_references(fresh: dict[tuple, tuple[dict, dict[str, float]]], reference: Path) -> None:
+    records_dir = reference / "records"
+    if records_dir.exists():
+        shutil.rmtree(records_dir)
+    store = ResultStore(reference)
+    for record, _ in fresh.values():
+        store.write(record)

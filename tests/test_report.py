@@ -1,0 +1,139 @@
+"""Reports from synthetic records: tables, marks, missing cells, subsets, figures, summary."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import report
+from bench.store import ResultStore, cell_key
+
+RNG = np.random.default_rng(0)
+LABELS = {d: RNG.integers(0, 2, n).tolist() for d, n in (("movie", 300), ("book", 400))}
+
+
+def make_record(method, train, test, shots, seed, *, signal=0.0, test_size=None, status="ok", config=None):
+    labels = LABELS[test]
+    rng = np.random.default_rng(zlib.crc32(repr((method, train, test, shots, seed)).encode()))
+    scores = (np.asarray(labels) * signal + rng.random(len(labels))).tolist()
+    identity = dict(method=method, config=config or {}, train=train, test=test, shots=shots, seed=seed,
+                    test_size=test_size)
+    record = dict(identity, key=cell_key(identity), status=status, n_test=len(labels))
+    if status == "ok":
+        from sklearn.metrics import roc_auc_score
+
+        record.update(auc=float(roc_auc_score(labels, scores)), sample_ids=[f"{test}-{i}" for i in range(len(labels))],
+                      labels=labels, scores=scores)
+    else:
+        record["auc"] = None
+    return record
+
+
+@pytest.fixture(scope="module")
+def records():
+    recs = []
+    for d in ("movie", "book"):
+        for k in (16, 64):
+            for seed in (0, 1, 2):
+                recs.append(make_record("like-ratio", d, d, k, seed, signal=0.4))
+                recs.append(make_record("random", d, d, k, seed))
+    for k in (16, 64):  # tallrec: movie only, strong, 2 seeds at K=16, a single seed at K=64
+        for seed in ((0, 1) if k == 16 else (0,)):
+            recs.append(make_record("tallrec", "movie", "movie", k, seed, signal=0.8))
+    recs.append(make_record("popularity", "book", "movie", 16, 0, status="not-applicable"))
+    recs.append(make_record("popularity", "movie", "movie", 16, 0, signal=0.2))
+    recs.append(make_record("like-ratio", "movie", "book", 16, 0, signal=0.4))
+    recs.append(make_record("like-ratio", "movie", "movie", 16, 0, signal=0.4, test_size=100))
+    return recs
+
+
+@pytest.fixture(scope="module")
+def tables(records):
+    return report.aggregate(records)
+
+
+def test_table1_marks_best_baseline_and_significance(tables):
+    md = report.table1_markdown(tables, None, report.paper_rows())
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")}
+    tallrec = lines["tallrec (paper: TALLRec)"]
+    assert "**" in tallrec.split(" | ")[1] and "↑" in tallrec.split(" | ")[1]  # best and significantly higher
+    assert "(n=2)" in tallrec.split(" | ")[1]
+    assert "(1 seed)" in tallrec.split(" | ")[2]
+    assert tallrec.split(" | ")[3] == "not run"  # no book results: said, not invented
+    assert "67.24" in tallrec and "64.38" in tallrec  # the paper's block
+    assert "†" in lines["like-ratio"].split(" | ")[1]
+    assert "↓" in lines["random"].split(" | ")[1]
+    assert "paper only: DROS" in lines
+    assert "DeLong" in md and "Holm" in md
+
+
+def test_cell_statistics_come_from_the_same_samples(tables):
+    cell = tables.get(None, "movie", "movie", 16, "tallrec")
+    assert cell.comparison.baseline == "like-ratio"
+    assert cell.comparison.seeds_compared == 2
+    assert cell.comparison.result.p_value < 1e-6
+    low, high = cell.ci
+    assert low < cell.records[0]["auc"] < high
+    assert cell.ci_seed == 0
+
+
+def test_missing_and_not_applicable_cells_never_crash(tables):
+    text = report.cross_domain_markdown(tables, None)
+    assert "| popularity | 33." not in text
+    row = next(line for line in text.splitlines() if line.startswith("| popularity"))
+    assert "n/a" in row and "not run" in row
+    assert report.cell_text(None) == "not run"
+
+
+def test_test_subsets_get_their_own_named_table(tables):
+    assert tables.test_sizes() == [None, 100]
+    md = report.table1_markdown(tables, 100, report.paper_rows())
+    assert "fixed 100-sample test subset" in md
+    assert "tallrec" not in md.split("|---")[-1].split("paper only")[0]
+
+
+def test_latex_is_booktabs_and_escaped(tables):
+    tex = report.table1_latex(tables, None, report.paper_rows())
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+    assert "\\textbf{" in tex and "$^{\\uparrow}$" in tex and "$\\pm$" in tex
+    assert "±" not in tex and "†" not in tex
+
+
+def test_summary_says_which_differences_are_significant(tables):
+    text = report.summary_markdown(tables, None, report.paper_rows())
+    movie16 = next(line for line in text.splitlines() if line.startswith("- **movie, K=16**"))
+    assert "strongest baseline is like-ratio" in movie16
+    assert "Significantly higher: tallrec" in movie16
+    assert "The paper reports TALLRec at 67.24" in movie16
+    assert "tallrec: no in-domain result for book K=16, book K=64" in text
+    assert "tallrec: a single seed (no spread) for movie K=64" in text
+
+
+def test_write_reports_renders_every_file(records, tmp_path: Path):
+    store = ResultStore(tmp_path / "store")
+    for r in records:
+        store.write(r)
+    written = {p.name for p in report.write_reports(store, tmp_path / "reports")}
+    assert {"report.md", "tables.tex", "auc.md", "auc_vs_k.png", "auc_vs_k.pdf", "cross_domain.png",
+            "cross_domain.pdf", "auc_vs_k_subset100.png"} <= written
+    assert (tmp_path / "reports" / "auc_vs_k.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_empty_store_gives_a_report_that_says_so(tmp_path: Path):
+    written = report.write_reports(ResultStore(tmp_path / "empty"), tmp_path / "out", figures=False)
+    assert "no records yet" in (tmp_path / "out" / "report.md").read_text()
+    assert len(written) == 3
+
+
+def test_configurations_of_one_method_get_their_own_rows():
+    a = make_record("popularity", "movie", "movie", 16, 0, config={"prior": 2.0})
+    b = make_record("popularity", "movie", "movie", 16, 0, config={"prior": 5.0})
+    labels = report.row_labels([a, b])
+    assert sorted(labels.values()) == ["popularity[prior=2.0]", "popularity[prior=5.0]"]
+
+
+def test_auc_table_still_prints(records):
+    assert "| like-ratio |" in report.auc_table(records)
