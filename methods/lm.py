@@ -71,6 +71,9 @@ class _LMMethod(Method):
     """Shared by the LM methods: the `score` parameter (a score kind) is kept as `score_kind`, because
     `score(samples)` is the method every Method must have."""
 
+    # The scorer is batch-invariant (tests/test_lm_scorer.py), so the batch size changes speed only.
+    operational_parameters = frozenset({"score_batch_size"})
+
     def config(self) -> dict[str, Any]:
         return {name: getattr(self, "score_kind" if name == "score" else name) for name in self.parameters()}
 
