@@ -99,7 +99,8 @@ def compare_records(new: dict[str, Any], ref: dict[str, Any], tolerance: dict[st
     """What differs between a fresh record and its reference (empty: within tolerance)."""
     problems = []
     if new["key"] != ref["key"]:
-        problems.append("the data fingerprints differ from the reference's (different data files)")
+        problems.append("the cell key differs from the reference's (different data files, or a change in "
+                        "what the key covers)")
     if new["status"] != ref["status"]:
         return problems + [f"status {new['status']!r}, reference {ref['status']!r}"]
     if new["status"] != "ok":

@@ -9,6 +9,7 @@ import pytest
 
 from bench import check
 from bench.cli import main
+from bench.store import ResultStore
 
 SMALL_SUITE = """
 test_size = 100
@@ -50,12 +51,13 @@ def test_unchanged_references_pass_and_a_changed_score_fails_naming_the_cell(sma
     record = json.loads(path.read_text())
     record["scores"][7] += 0.01
     path.write_text(json.dumps(record))
+    sample_id = ResultStore(reference).load("like-ratio", record["key"])["sample_ids"][7]
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 1
     out = capsys.readouterr().out
     assert "like-ratio train=movie test=movie K=16 seed=0 test_size=100" in out
-    assert f"sample {record['sample_ids'][7]}" in out
+    assert f"sample {sample_id}" in out
     assert "popularity" not in out  # only the drifted cell is named
 
 
