@@ -1,9 +1,10 @@
 """Wall time of one cell (fit on K=256 movie shots with early stopping, score the 1000 movie test
 samples) for each RecBole sequential baseline, default parameters, CPU.
 
-    BENCH_DATA_DIR=../shared/data nice -n 10 pytest benchmarks/bench_sequential.py
+    BENCH_DATA_DIR=../shared/data nice -n 10 pytest benchmarks/test_bench_sequential.py
 
-(An explicit path: the file is collected although its name is not test_*.py.) One round per method:
+`tox -e perf` runs it with the other suites here and compares ratios with benchmarks/baseline.json.
+One round per method:
 a cell takes seconds, and imports, the RecBole Config and the text vectors of the movie items are
 warmed up before timing, so the numbers are steady-state cell times.
 """
