@@ -332,6 +332,24 @@ def table1_caption(tables: Tables, test_size: int | None, source: str) -> str:
             f"Paper block: published numbers ({source}), full test sets, not recomputed.")
 
 
+def _table1_values(tables: Tables, test_size: int | None, trow, cols, paper_shots: list[int],
+                   latex: bool) -> list[str]:
+    """One Table 1 row's cells (ours, then the paper's), shared by the Markdown and LaTeX tables."""
+    values = []
+    for d, k in cols:
+        if trow.row is None:
+            values.append("not run")
+            continue
+        cell = tables.get(test_size, d, d, k, trow.row)
+        base = strongest_baseline(tables.column(test_size, d, d, k))
+        best = _best(tables, test_size, d, k)
+        values.append(cell_text(cell, bold=cell is not None and cell is best,
+                                marker=_marker(cell, base, latex) if cell else "", latex=latex))
+    values += [_paper_text(trow.paper.values.get((d, k)) if trow.paper else None)
+               for d in DOMAINS for k in paper_shots]
+    return values
+
+
 def table1_markdown(tables: Tables, test_size: int | None, paper: tuple[str, list[int], list[PaperRow]]) -> str:
     source, paper_shots, prows = paper
     cols = _columns(tables, test_size)
@@ -340,18 +358,7 @@ def table1_markdown(tables: Tables, test_size: int | None, paper: tuple[str, lis
              table1_caption(tables, test_size, source), "",
              "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for trow in table1_rows(tables, test_size, prows):
-        values = []
-        for d, k in cols:
-            if trow.row is None:
-                values.append("not run")
-                continue
-            cell = tables.get(test_size, d, d, k, trow.row)
-            base = strongest_baseline(tables.column(test_size, d, d, k))
-            best = _best(tables, test_size, d, k)
-            values.append(cell_text(cell, bold=cell is not None and cell is best, marker=_marker(cell, base, False)
-                                    if cell else ""))
-        values += [_paper_text(trow.paper.values.get((d, k)) if trow.paper else None)
-                   for d in DOMAINS for k in paper_shots]
+        values = _table1_values(tables, test_size, trow, cols, paper_shots, latex=False)
         lines.append(f"| {trow.label} | " + " | ".join(values) + " |")
     return "\n".join(lines) + "\n"
 
@@ -389,18 +396,7 @@ def table1_latex(tables: Tables, test_size: int | None, paper: tuple[str, list[i
              "method & " + " & ".join([f"K={k}" for _, k in cols] + [f"K={k}" for _ in DOMAINS for k in paper_shots])
              + " \\\\", "\\midrule"]
     for trow in table1_rows(tables, test_size, prows):
-        values = []
-        for d, k in cols:
-            if trow.row is None:
-                values.append("not run")
-                continue
-            cell = tables.get(test_size, d, d, k, trow.row)
-            base = strongest_baseline(tables.column(test_size, d, d, k))
-            best = _best(tables, test_size, d, k)
-            values.append(cell_text(cell, bold=cell is not None and cell is best,
-                                    marker=_marker(cell, base, True) if cell else "", latex=True))
-        values += [_paper_text(trow.paper.values.get((d, k)) if trow.paper else None)
-                   for d in DOMAINS for k in paper_shots]
+        values = _table1_values(tables, test_size, trow, cols, paper_shots, latex=True)
         lines.append(_latex_escape(trow.label) + " & " + " & ".join(values) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table*}"]
     return "\n".join(lines) + "\n"
