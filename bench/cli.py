@@ -149,7 +149,8 @@ def cmd_list(_: argparse.Namespace) -> None:
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         print(f"{name}: {doc}")
         for pname, param in cls.parameters().items():
-            print(f"    {pname} = {param.default!r}")
+            note = "   (operational: recorded, not part of the cell key)" if pname in cls.operational_parameters else ""
+            print(f"    {pname} = {param.default!r}{note}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:

@@ -48,6 +48,7 @@ def test_bench_list_shows_third_party_method_with_parameters(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "constant: A third-party method" in done.stdout
     assert "value = 0.25" in done.stdout
+    assert "threads = 1   (operational: recorded, not part of the cell key)" in done.stdout  # gru4rec
 
 
 def test_overrides_are_converted_to_parameter_types():
