@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import tiny_random_llama
 from bench.errors import BenchError
 from bench.paths import cache_dir
 
@@ -130,6 +131,8 @@ def resolve(name_or_path: str) -> str:
     local folder, or a hub id (only when it looks like one: `owner/name` with no such local path)."""
     if name_or_path in EMBEDDED:
         return str(pull(name_or_path))
+    if name_or_path == tiny_random_llama.NAME:
+        return str(tiny_random_llama.ensure(models_dir() / tiny_random_llama.NAME))
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():

@@ -96,3 +96,20 @@ def test_models_cli(empty_cache, capsys):
     assert "smollm2-135m-instruct" in capsys.readouterr().out
     assert main(["models", "pull", "nope"]) == 2
     assert "unknown embedded model" in capsys.readouterr().err
+
+
+def test_tiny_random_llama_is_built_offline_the_same_every_time(tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bench import models, tiny_random_llama
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    folder = models.resolve(tiny_random_llama.NAME)
+    again = tiny_random_llama.build(tmp_path / "again", tiny_random_llama.default_texts())
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert len(tokenizer.encode("Yes", add_special_tokens=False)) == 1
+    assert len(tokenizer.encode("No", add_special_tokens=False)) == 1
+    first = AutoModelForCausalLM.from_pretrained(folder).state_dict()
+    second = AutoModelForCausalLM.from_pretrained(again).state_dict()
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
