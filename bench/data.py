@@ -153,11 +153,10 @@ def pull(domain: str) -> Path:
 
     card = load_card(domain)
     target = cache_dir() / "data"
-    if "archive_url" in card:
-        archive = pooch.retrieve(card["archive_url"], known_hash=None, path=target / "downloads",
-                                 processor=pooch.Unzip(members=[m["member"] for m in card["files"].values()],
-                                                       extract_dir=str(target)), progressbar=True)
-        del archive
+    if "archive_url" in card:  # the zip's own checksum is not published: its members are checked below
+        pooch.retrieve(card["archive_url"], known_hash=None, path=target / "downloads",
+                       processor=pooch.Unzip(members=[m["member"] for m in card["files"].values()],
+                                             extract_dir=str(target)), progressbar=True)
     else:
         for name, meta in card["files"].items():
             path = target / name
