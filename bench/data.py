@@ -150,16 +150,24 @@ def load_domain(domain: str, data_dir: Path | None = None) -> DomainData:
 def pull(domain: str) -> Path:
     """Download a domain's files into the user cache, checking every sha256; returns the cache folder."""
     import pooch
+    import requests
 
     card = load_card(domain)
     target = cache_dir() / "data"
-    if "archive_url" in card:  # the zip's own checksum is not published: its members are checked below
-        pooch.retrieve(card["archive_url"], known_hash=None, path=target / "downloads",
-                       processor=pooch.Unzip(members=[m["member"] for m in card["files"].values()],
-                                             extract_dir=str(target)), progressbar=True)
-    else:
-        for name, meta in card["files"].items():
-            path = target / name
-            pooch.retrieve(meta["url"], known_hash=f"sha256:{meta['sha256']}", fname=path.name,
-                           path=path.parent, progressbar=True)
+    try:
+        if "archive_url" in card:  # the zip's own checksum is not published: its members are checked below
+            pooch.retrieve(card["archive_url"], known_hash=None, path=target / "downloads",
+                           processor=pooch.Unzip(members=[m["member"] for m in card["files"].values()],
+                                                 extract_dir=str(target)), progressbar=True)
+        else:
+            for name, meta in card["files"].items():
+                path = target / name
+                pooch.retrieve(meta["url"], known_hash=f"sha256:{meta['sha256']}", fname=path.name,
+                               path=path.parent, progressbar=True)
+    except requests.RequestException as exc:
+        raise BenchError(f"cannot download the {domain} data ({exc.__class__.__name__}: {exc}); check the "
+                         "connection, or download the files yourself and pass --data-dir") from exc
+    except ValueError as exc:  # pooch: the downloaded file's hash does not match the card
+        raise BenchError(f"downloaded {domain} data failed its checksum ({exc}); try again later, or "
+                         "download the files yourself and pass --data-dir") from exc
     return _checked_root(domain, card, target)
