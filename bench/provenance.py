@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
@@ -11,6 +12,7 @@ PACKAGES = ("tallrec-bench", "torch", "transformers", "peft", "recbole", "openai
             "scipy", "scikit-learn")
 
 
+@functools.cache  # fixed for the life of a process; every fit group records it
 def package_versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for name in PACKAGES:
@@ -21,6 +23,7 @@ def package_versions() -> dict[str, str | None]:
     return found
 
 
+@functools.cache
 def git_commit() -> str | None:
     """The commit of the checkout the code runs from, with '+dirty' when it has uncommitted changes."""
     here = Path(__file__).resolve().parent
