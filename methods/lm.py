@@ -423,13 +423,10 @@ class TallRec(_LMMethod):
         return TuningSettings(**{f: getattr(self, f) for f in TuningSettings.__dataclass_fields__})
 
     def _valid_subset(self, valid: list[Sample]) -> list[Sample]:
-        """A fixed subset (seed-0 permutation, file order kept), the same for every cell."""
-        import numpy as np
+        """A fixed subset (the same rule as --test-size), the same for every cell; 0 means all."""
+        from bench.splits import evaluation_subset
 
-        if self.valid_size <= 0 or self.valid_size >= len(valid):
-            return valid
-        keep = np.sort(np.random.default_rng(0).permutation(len(valid))[: self.valid_size])
-        return [valid[i] for i in keep]
+        return evaluation_subset(valid, self.valid_size if self.valid_size > 0 else None)
 
     def _instruction_adapter(self, loaded: Any, settings: TuningSettings) -> Path | None:
         """The first-stage adapter tuned on `instruction_data`, from the cache or trained once."""
