@@ -20,7 +20,7 @@ ANSWERS = {1: "Yes.", 0: "No."}
 
 # The authors' template, literally: their generate_prompt (finetune_rec.py, evaluate.py) carries a
 # linter comment *inside* the string, inherited from alpaca-lora, so every prompt they trained and
-# scored holds "  # noqa: E501" after the first sentence. Kept, so scores reproduce theirs.
+# scored holds that linter comment after the first sentence. Kept, so scores reproduce theirs.
 ALPACA_TEMPLATE = (
     "Below is an instruction that describes a task, paired with an input that provides further "
     "context. Write a response that appropriately completes the request.  # noqa: E501\n\n"
