@@ -66,3 +66,9 @@ def as_tallrec_record(sample: Sample) -> dict[str, str]:
 def alpaca_prompt(sample: Sample) -> str:
     """The full prompt an LM scores; its next token is the answer."""
     return ALPACA_TEMPLATE.format(instruction=instruction(sample.domain), input=input_text(sample))
+
+
+def preamble(domain: str) -> str:
+    """The text every prompt of a domain starts with (everything before the input): the LM scorer runs
+    it once per call instead of once per prompt."""
+    return ALPACA_TEMPLATE[: ALPACA_TEMPLATE.index("{input}")].format(instruction=instruction(domain))

@@ -62,9 +62,17 @@ def _prompts(samples: list[Sample]) -> list[str]:
 
 
 def _score_with(model: Any, tokenizer: Any, samples: list[Sample], kind: str, batch_size: int) -> list[float]:
+    """Scores per sample; each domain's prompts are one scorer call, sharing that domain's preamble."""
     from bench.lm_scorer import LMScorer
+    from bench.prompts import preamble
 
-    return LMScorer(model, tokenizer, batch_size=batch_size).scores(_prompts(samples), kind)
+    scores: list[float | None] = [None] * len(samples)
+    for domain in sorted({s.domain for s in samples}):
+        rows = [i for i, s in enumerate(samples) if s.domain == domain]
+        scorer = LMScorer(model, tokenizer, batch_size=batch_size, shared_prefix=preamble(domain))
+        for i, score in zip(rows, scorer.scores(_prompts([samples[i] for i in rows]), kind), strict=True):
+            scores[i] = score
+    return scores  # type: ignore[return-value]
 
 
 class _LMMethod(Method):

@@ -114,11 +114,21 @@ def test_unknown_score_kind_is_a_bench_error(tiny, prompts):
         LMScorer(tiny.model, tiny.tokenizer).scores(prompts[:1], "probability")
 
 
-def test_shared_prefix_is_computed_once_with_equal_results(tiny, prompts):
-    from bench.lm_scorer import _common_prefix_length
+def test_shared_prefix_gives_the_unshared_numbers_in_any_company(tiny, prompts):
+    from bench.prompts import preamble
 
-    scorer = LMScorer(tiny.model, tiny.tokenizer, batch_size=3, share_prefix=True)
-    assert _common_prefix_length(scorer.tokenize(prompts)) > 20  # the Alpaca preamble and instruction
-    with_prefix = scorer.log_probs(prompts)
-    scorer.share_prefix = False
-    np.testing.assert_allclose(with_prefix, scorer.log_probs(prompts), atol=1e-5)
+    shared = LMScorer(tiny.model, tiny.tokenizer, batch_size=3, shared_prefix=preamble("movie"))
+    assert shared.shared_length(shared.tokenize(prompts)) > 20  # the Alpaca header and instruction
+    together = shared.log_probs(prompts)
+    np.testing.assert_allclose(together, LMScorer(tiny.model, tiny.tokenizer).log_probs(prompts), atol=1e-5)
+    # The shared length comes from the preamble, not from the call: a prompt scored alone (which shares
+    # every token with itself) gets the numbers it gets in the full call.
+    # (prompts[:6] are whole prompts; the two shortened ones end inside the preamble.)
+    whole = shared.log_probs(prompts[:6])
+    assert shared.shared_length(shared.tokenize(prompts[:1])) == shared.shared_length(shared.tokenize(prompts[:6]))
+    np.testing.assert_allclose(shared.log_probs(prompts[:1]), whole[:1], atol=1e-6)
+
+
+def test_a_prefix_the_prompts_do_not_start_with_is_not_shared(tiny, prompts):
+    scorer = LMScorer(tiny.model, tiny.tokenizer, shared_prefix="Something else entirely. " * 4)
+    assert scorer.shared_length(scorer.tokenize(prompts)) == 0
