@@ -52,6 +52,7 @@ class Cell:
     seed: int
     test_size: int | None
     key: str
+    fit_key: str = ""  # identifies the fit alone (no test domain or subset): where its artifacts live
 
 
 @dataclass
@@ -76,15 +77,20 @@ def plan(grid: Grid) -> list[Cell]:
         for train_plan, k, seed, test in product(grid.train, grid.shots, grid.seeds, grid.test):
             shots_from = training_set(train_plan, k, seed, data_dir)  # raises if K is too large
             test_data = load_domain(test, data_dir)
+            # A subset as large as the test set is the test set: it gets the full set's key and label.
+            test_size = grid.test_size if grid.test_size is None or grid.test_size < len(test_data.test) else None
             identity = {
                 "method": name, "config": result_config, "train": train_plan, "test": test, "shots": k,
-                "seed": seed, "test_size": grid.test_size,
+                "seed": seed, "test_size": test_size,
                 "data": {
                     "train": {d.name: d.fingerprints for d in shots_from.domains},
                     "test": test_data.fingerprints["test"],
                 },
             }
-            cells.append(Cell(name, config, train_plan, test, k, seed, grid.test_size, cell_key(identity)))
+            fit_identity = {n: v for n, v in identity.items() if n not in ("test", "test_size", "data")}
+            fit_identity["data"] = {"train": identity["data"]["train"]}
+            cells.append(Cell(name, config, train_plan, test, k, seed, test_size, cell_key(identity),
+                              cell_key(fit_identity)))
     return cells
 
 
@@ -124,7 +130,10 @@ def run(grid: Grid, store: ResultStore, progress: bool = True) -> RunSummary:
 
 def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSummary,
               bar: tqdm | None = None) -> None:
-    """Fit one method once and write a record for each of its cells (one per test domain)."""
+    """Fit one method once and write a record for each of its cells (one per test domain).
+
+    What the fit saves goes to a folder named after the fit alone, so a method that keeps its trained
+    state there (tallrec's adapter) is not trained again for another test domain or test subset."""
     device = _resolve_device(grid.device)
     common = {
         "device": device,
@@ -145,7 +154,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
     if applicable:
         context = registry.FitContext(
             seed=first.seed, train_plan=first.train, train_domains=domains, train_pool=shots.pool,
-            artifact_dir=store.artifact_dir(first.key), device=device,
+            artifact_dir=store.artifact_dir(first.fit_key or first.key), device=device,
         )
         started = time.perf_counter()
         method.fit(shots.shots, shots.valid, context)

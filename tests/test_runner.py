@@ -36,6 +36,28 @@ def test_operational_parameters_do_not_change_the_key(data_dir):
     assert more_threads.config["threads"] == 2  # still recorded
 
 
+def test_a_fit_is_named_apart_from_where_it_is_tested(data_dir):
+    """Artifacts (tallrec's adapter) live under the fit's key, so another test domain or subset reuses them."""
+    g = grid(data_dir)
+    g.test = ["movie", "book"]
+    subset_movie, subset_book = runner.plan(g)
+    g.test_size = None
+    [full_movie, _] = runner.plan(g)
+    g.shots = [64]
+    [more_shots, _] = runner.plan(g)
+    assert len({subset_movie.key, subset_book.key, full_movie.key}) == 3
+    assert subset_movie.fit_key == subset_book.fit_key == full_movie.fit_key != more_shots.fit_key
+
+
+def test_a_subset_as_large_as_the_test_set_is_the_full_test_set(data_dir):
+    g = grid(data_dir)
+    g.test_size = 10**6
+    [whole] = runner.plan(g)
+    g.test_size = None
+    [full] = runner.plan(g)
+    assert whole.test_size is None and whole.key == full.key
+
+
 def test_id_methods_are_not_applicable_across_domains(data_dir, store_dir):
     store = ResultStore(store_dir)
     g = runner.Grid(methods=["popularity", "like-ratio"], shots=[16], seeds=[0], train=["movie"],
