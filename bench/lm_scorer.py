@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from bench.errors import BenchError
 
@@ -63,6 +64,7 @@ def scores_from_log_probs(log_probs: np.ndarray, kind: str) -> np.ndarray:
     raise BenchError(f"unknown score {kind!r}; choose one of: {', '.join(SCORES)}")
 
 
+PROGRESS_FROM = 100  # prompts; a progress bar (on a terminal) for calls at least this long
 MIN_SHARED_PREFIX = 8  # tokens; below this, computing the prefix once is not worth a cache copy
 
 
@@ -154,6 +156,8 @@ class LMScorer:
                     cache_keyword = _cache_keyword(decoder)
                     prefix_cache = getattr(decoder(input_ids=prefix_ids, use_cache=True), cache_keyword)
                 rests = [e[shared:] for e in encoded]
+                bar = tqdm(total=len(rests), desc="scoring", unit="prompt", leave=False,
+                           disable=None if len(rests) >= PROGRESS_FROM else True)
                 for batch in length_batches([len(r) for r in rests], self.batch_size, self.max_batch_tokens):
                     width = max(len(rests[i]) for i in batch)
                     ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
@@ -175,6 +179,8 @@ class LMScorer:
                     logits = head(final).float()
                     log_probs = torch.log_softmax(logits, dim=-1)[:, [self.yes_id, self.no_id]]
                     out[batch] = log_probs.double().cpu().numpy()
+                    bar.update(len(batch))
+                bar.close()
         finally:
             self.model.train(was_training)
         return out

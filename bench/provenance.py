@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
@@ -37,8 +38,20 @@ def git_commit() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
+def _cpu_model() -> str:
+    """The CPU's marketing name (platform.processor() is often empty on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def machine() -> str:
-    return f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip()
+    """Where a record was computed, in words: host, architecture, CPU model and how many CPUs."""
+    return f"{platform.node()} {platform.machine()}, {_cpu_model()}, {os.cpu_count()} CPUs"
 
 
 def default_device() -> str:

@@ -7,6 +7,7 @@
   tables.tex       the same tables in LaTeX (booktabs)
   auc_vs_k.*, cross_domain.*   figures (PNG and PDF), see bench/figures.py
   auc.md           the plain per-(train -> test) table that `bench run` prints
+  (report.md ends with the compute cost per cell: fit, scoring and wall seconds, device, machine)
 
 Statistics, stated in every caption: the confidence interval and the paired test use one seed's
 record per cell (the lowest seed that both methods have, normally seed 0), because both resample or
@@ -567,6 +568,41 @@ def auc_table(records: list[dict[str, Any]]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# What each cell cost
+
+
+def _mean_seconds(records: list[dict[str, Any]], field_name: str) -> str:
+    values = [r[field_name] for r in records if r.get(field_name) is not None]
+    return f"{float(np.mean(values)):.1f}" if values else "-"
+
+
+def _distinct(records: list[dict[str, Any]], field_name: str) -> str:
+    return ", ".join(sorted({str(r.get(field_name, "?")) for r in records}))
+
+
+def cost_markdown(records: list[dict[str, Any]]) -> str:
+    """Seconds per cell and where they were measured: fit, scoring, and the cell's wall time (its scoring
+    plus its share of a fit that served several test domains), mean over the cell's seeds."""
+    labels = row_labels(records)
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r["status"] == "ok":
+            groups[(labels[r["key"]], r["train"], r["test"], r.get("test_size") or 0, r["shots"])].append(r)
+    lines = ["## Compute cost per cell", "",
+             "Seconds per cell, mean over its seeds: `fit` (once per method, train set, K and seed; a fit "
+             "kept from an earlier run, such as a tuned adapter, costs ~0 here), `score` (the test set), `wall` "
+             "(score plus the cell's share of the fit). Measured where each record says; a shared machine "
+             "makes these noisy.", "",
+             "| method | train → test | test samples | K | seeds | fit s | score s | wall s | device | machine |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for (row, train, test, _, shots), rs in sorted(groups.items(), key=lambda kv: (_row_sort_key(kv[0][0]), kv[0][1:])):
+        lines.append(f"| {row} | {train} → {test} | {rs[0]['n_test']} | {shots} | {len(rs)} | "
+                     f"{_mean_seconds(rs, 'fit_seconds')} | {_mean_seconds(rs, 'score_seconds')} | "
+                     f"{_mean_seconds(rs, 'wall_seconds')} | {_distinct(rs, 'device')} | {_distinct(rs, 'machine')} |")
+    return "\n".join(lines + [""])
+
+
+# ---------------------------------------------------------------------------------------------
 # Everything into one folder
 
 
@@ -605,6 +641,8 @@ def write_reports(store: ResultStore, out_dir: Path, *, figures: bool = True) ->
                 written += figs.cross_domain(tables, size, out_dir / f"cross_domain{suffix}")
                 md += [f"![Cross-domain AUC](cross_domain{suffix}.png)", ""]
         md.append(details_markdown(tables, size))
+    if records:
+        md.append(cost_markdown(records))
     for name, text in (("report.md", "\n".join(md)), ("tables.tex", "\n".join(tex)), ("auc.md", auc_table(records))):
         (out_dir / name).write_text(text)
         written.append(out_dir / name)

@@ -135,5 +135,17 @@ def test_configurations_of_one_method_get_their_own_rows():
     assert sorted(labels.values()) == ["popularity[prior=2.0]", "popularity[prior=5.0]"]
 
 
+def test_cost_table_gives_seconds_and_machine_per_cell():
+    timed = []
+    for seed, (fit, score) in enumerate([(10.0, 2.0), (20.0, 4.0)]):
+        r = make_record("tallrec", "movie", "movie", 16, seed, signal=0.8)
+        timed.append(dict(r, fit_seconds=fit, score_seconds=score, wall_seconds=fit + score, device="cpu",
+                          machine="box x86_64, 2 CPUs"))
+    untimed = make_record("random", "movie", "movie", 16, 0)
+    lines = report.cost_markdown([*timed, untimed]).splitlines()
+    assert "| tallrec | movie → movie | 300 | 16 | 2 | 15.0 | 3.0 | 18.0 | cpu | box x86_64, 2 CPUs |" in lines
+    assert "| random | movie → movie | 300 | 16 | 1 | - | - | - | ? | ? |" in lines
+
+
 def test_auc_table_still_prints(records):
     assert "| like-ratio |" in report.auc_table(records)
