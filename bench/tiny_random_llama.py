@@ -17,6 +17,9 @@ from pathlib import Path
 from bench.prompts import ALPACA_TEMPLATE, instruction
 
 NAME = "tiny-random-llama"
+#: A plain chat format ending each turn with the tokenizer's eos, so `bench serve-openai` can serve it.
+CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}<eos>\n{% endfor %}"
+                 "{% if add_generation_prompt %}assistant: {% endif %}")
 
 
 def default_texts() -> list[str]:
@@ -42,6 +45,7 @@ def build(folder: Path, texts: Sequence[str], seed: int = 0) -> Path:
         vocab_size=400, special_tokens=["<pad>", "<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     bpe.add_tokens(["Yes", "No"])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", eos_token="<eos>")
+    tokenizer.chat_template = CHAT_TEMPLATE
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench import runner
+from bench import tiny_random_llama as tiny_random_llama_model
 from bench.data import load_domain
 from bench.errors import BenchError
 from bench.openai_server import ChatServer, HFChatBackend
@@ -24,39 +25,11 @@ from bench.store import ResultStore
 from methods.icl import InContextChat, messages_for, parsed_answer, price_for, score_response
 
 SECRET = "sk-test-secret-0123456789abcdef"
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-
-def build_tiny_random_llama(folder: Path) -> Path:
-    """A byte-level BPE tokenizer trained on a few strings (with Yes and No as tokens) and a 2-layer
-    Llama with random weights: untrained, so its answers mean nothing, but its logprobs are real."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    torch.manual_seed(0)
-    raw = Tokenizer(models.BPE())
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    raw.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    raw.train_from_iterator(["Yes. No. Yes No", "User Preference: the movie (1995)",
-                             "Given the user's preference and unpreference, identify whether"], trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="<|im_end|>", bos_token="<|im_start|>")
-    tokenizer.add_tokens(["Yes", "No"])
-    tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
-                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="session")
 def tiny_random_llama(tmp_path_factory) -> Path:
-    return build_tiny_random_llama(tmp_path_factory.mktemp("tiny_random_llama"))
+    """bench's untrained 2-layer Llama (with its chat template): its answers mean nothing, its logprobs are real."""
+    return tiny_random_llama_model.build(tmp_path_factory.mktemp("tiny_random_llama"),
+                                         tiny_random_llama_model.default_texts())
 
 
 @pytest.fixture(scope="session")
