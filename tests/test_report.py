@@ -142,8 +142,11 @@ def test_cost_table_gives_seconds_and_machine_per_cell():
         timed.append(dict(r, fit_seconds=fit, score_seconds=score, wall_seconds=fit + score, device="cpu",
                           machine="box x86_64, 2 CPUs"))
     untimed = make_record("random", "movie", "movie", 16, 0)
-    lines = report.cost_markdown([*timed, untimed]).splitlines()
+    reused = dict(make_record("tallrec", "movie", "book", 16, 0), fit_seconds=0.01, score_seconds=5.0,
+                  wall_seconds=5.01, device="cpu", machine="box", method_extra={"train_seconds": 300.0})
+    lines = report.cost_markdown([*timed, untimed, reused]).splitlines()
     assert "| tallrec | movie → movie | 300 | 16 | 2 | 15.0 | 3.0 | 18.0 | cpu | box x86_64, 2 CPUs |" in lines
+    assert "| tallrec | movie → book | 400 | 16 | 1 | 300.0* | 5.0 | 5.0 | cpu | box |" in lines
     assert "| random | movie → movie | 300 | 16 | 1 | - | - | - | ? | ? |" in lines
 
 

@@ -141,3 +141,32 @@ def test_instruction_stage_is_cached_and_starts_rec_tuning(tiny_folder, movie, t
     second.fit(shots, movie.valid, context(tmp_path / "b", seed=1))
     assert second.extra_record()["instruction_adapter"] == stage
     assert (tmp_path / "cache").joinpath(*stage.split("/cache/")[1].split("/"), "adapter_model.safetensors").stat().st_mtime == mtime
+
+
+def test_bf16_weights_tune_and_score_as_on_a_gpu(tiny_folder, movie, tmp_path):
+    """The GPU path loads the base model in bf16; CPUs run bf16 too (slowly), so its dtype handling is
+    checked here: LoRA tuning on bf16 weights lowers the loss, the adapter saves, and the scorer's numbers
+    stay close to the float32 model's."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from bench.lm_scorer import LMScorer
+    from bench.prompts import ANSWERS, alpaca_prompt, preamble
+    from methods.lm import tune_lora
+
+    tokenizer = models.load(tiny_folder, "cpu").tokenizer
+    bf16 = AutoModelForCausalLM.from_pretrained(tiny_folder, dtype=torch.bfloat16).eval()
+    float32 = AutoModelForCausalLM.from_pretrained(tiny_folder, dtype=torch.float32).eval()
+    prompts = [alpaca_prompt(s) for s in movie.test[:8]]
+    low = LMScorer(bf16, tokenizer, shared_prefix=preamble("movie")).log_probs(prompts)
+    full = LMScorer(float32, tokenizer, shared_prefix=preamble("movie")).log_probs(prompts)
+    assert np.isfinite(low).all()
+    np.testing.assert_allclose(low, full, atol=0.05)  # bf16 keeps ~3 significant digits
+
+    shots = few_shot(movie.train, 16, 0, "movie")
+    settings = make(tiny_folder, epochs="6").settings()
+    examples = [tokenize_example(tokenizer, alpaca_prompt(s), ANSWERS[s.label], 512, True) for s in shots]
+    result = tune_lora(bf16, tokenizer, examples, None, settings, seed=0, out_dir=tmp_path / "bf16")
+    losses = [h["train_loss"] for h in result.history]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert (tmp_path / "bf16" / "adapter" / "adapter_config.json").is_file()
