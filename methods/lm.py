@@ -469,6 +469,7 @@ class TallRec(_LMMethod):
         self._adapter = out_dir / "adapter"
         if done_file.is_file() and (self._adapter / "adapter_config.json").is_file():
             self._extra = json.loads(done_file.read_text())  # tuned before; the store keeps the adapter
+            self._extra["adapter_path"] = str(self._adapter)  # where it is now (the folder may have moved)
             return
         start = self._instruction_adapter(loaded, settings)
         examples = [tokenize_example(loaded.tokenizer, p, ANSWERS[s.label], settings.cutoff_len,
