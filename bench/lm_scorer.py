@@ -112,7 +112,7 @@ class LMScorer:
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 16,
-                 max_batch_tokens: int | None = 8192, shared_prefix: str | None = None) -> None:
+                 max_batch_tokens: int | None = 8192, shared_prefix: str | Sequence[int] | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -127,19 +127,23 @@ class LMScorer:
         return [self.tokenizer(p)["input_ids"] for p in prompts]
 
     def shared_length(self, encoded: Sequence[Sequence[int]]) -> int:
-        """Tokens of `shared_prefix` that every prompt starts with, leaving each prompt one token of its own;
-        0 when there is no prefix or it is too short to be worth a cache copy."""
+        """Tokens of `shared_prefix` (text, or token ids) that every prompt starts with, leaving each prompt
+        one token of its own; 0 when there is no prefix or it is too short to be worth a cache copy."""
         if not self.shared_prefix or not encoded:
             return 0
-        prefix = self.tokenizer(self.shared_prefix)["input_ids"]
+        prefix = (self.tokenizer(self.shared_prefix)["input_ids"] if isinstance(self.shared_prefix, str)
+                  else list(self.shared_prefix))
         shared = min(min(_common_prefix_length(prefix, e), len(e) - 1) for e in encoded)
         return shared if shared >= MIN_SHARED_PREFIX else 0
 
     def log_probs(self, prompts: Sequence[str]) -> np.ndarray:
         """(n, 2) float64 array: log-softmax over the vocabulary at each prompt's end, for [Yes, No]."""
+        return self.log_probs_of_ids(self.tokenize(prompts))
+
+    def log_probs_of_ids(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+        """As `log_probs`, for prompts already tokenized."""
         import torch
 
-        encoded = self.tokenize(prompts)
         if any(len(ids) == 0 for ids in encoded):
             raise BenchError("an empty prompt cannot be scored")
         out = np.zeros((len(encoded), 2), dtype=np.float64)

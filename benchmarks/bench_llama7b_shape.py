@@ -1,0 +1,172 @@
+"""GPU figures at LLaMA-7B shape with random weights (speed does not depend on weight values).
+
+Measures, in one run on one device, the code the LM methods use:
+- scoring: `bench.lm_scorer.LMScorer` (one forward, length buckets, the shared preamble run once)
+  against the authors' way (`generate(max_new_tokens=128)` keeping the first step's scores, batch 32,
+  left padding, file order), in prompts/s. Random weights never pick EOS, so the reference runs all
+  128 steps (its worst case; a trained model stops once every prompt in its batch has ended);
+- LoRA tuning: `methods.lm.tune_lora` (q/v, r=8, micro-batch 32, loss on all tokens), in real
+  (unpadded) tokens/s, with the peak GPU memory.
+
+Prompts are synthetic token ids shaped like the movie prompts: one shared preamble and a per-prompt
+rest, lengths drawn from a fixed range (the LLaMA tokenizer is not needed for timing).
+
+    python benchmarks/bench_llama7b_shape.py --json $OUT/llama7b.json            # on a GPU (bf16)
+    python benchmarks/bench_llama7b_shape.py --shape tiny --device cpu --prompts 64  # a quick try anywhere
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHAPES = {
+    "7b": dict(hidden_size=4096, num_hidden_layers=32, intermediate_size=11008, num_attention_heads=32,
+               num_key_value_heads=32, vocab_size=32000),
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=4,
+                 num_key_value_heads=4, vocab_size=32000),
+}
+YES, NO, PAD, EOS = 3869, 1939, 0, 2  # any distinct ids below the vocabulary size
+
+
+class IdsOnlyTokenizer:
+    """What the scorer and the tuner ask of a tokenizer when prompts arrive as ids."""
+
+    pad_token_id = PAD
+    eos_token_id = EOS
+
+    def encode(self, word: str, add_special_tokens: bool = False) -> list[int]:
+        return [{"Yes": YES, "No": NO}[word]]
+
+
+def synthetic_prompts(n: int, vocab: int, preamble: int, rest: tuple[int, int], seed: int = 0) -> list[list[int]]:
+    rng = np.random.default_rng(seed)
+    shared = rng.integers(10, vocab, preamble).tolist()
+    return [shared + rng.integers(10, vocab, int(rng.integers(*rest))).tolist() for _ in range(n)]
+
+
+def random_model(shape: str, device: str, dtype):
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    config = LlamaConfig(**SHAPES[shape], max_position_embeddings=4096, pad_token_id=PAD, eos_token_id=EOS,
+                         bos_token_id=1)
+    torch.manual_seed(0)
+    with torch.device(device):  # initialised where it runs: a 7B model never passes through host memory
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model.generation_config.eos_token_id = None  # random weights: run every step, as the authors' max
+    return model.eval()
+
+
+def synchronize(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_scorer(model, prompts, batch_size: int, preamble: list[int], device: str) -> float:
+    from bench.lm_scorer import LMScorer
+
+    scorer = LMScorer(model, IdsOnlyTokenizer(), batch_size=batch_size, max_batch_tokens=None, shared_prefix=preamble)
+    scorer.log_probs_of_ids(prompts[: batch_size])  # warm-up
+    synchronize(device)
+    started = time.perf_counter()
+    scorer.log_probs_of_ids(prompts)
+    synchronize(device)
+    return len(prompts) / (time.perf_counter() - started)
+
+
+def time_reference(model, prompts, batch_size: int, max_new_tokens: int, device: str) -> float:
+    import torch
+
+    def run(batch_prompts):
+        width = max(len(p) for p in batch_prompts)
+        ids = torch.full((len(batch_prompts), width), PAD, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, p in enumerate(batch_prompts):  # left padding
+            ids[row, width - len(p):] = torch.tensor(p)
+            mask[row, width - len(p):] = 1
+        with torch.no_grad():
+            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
+                                 max_new_tokens=max_new_tokens, output_scores=True, return_dict_in_generate=True,
+                                 pad_token_id=PAD)
+        return out.scores[0].float().softmax(-1)[:, [YES, NO]]
+
+    run(prompts[:batch_size])  # warm-up
+    synchronize(device)
+    started = time.perf_counter()
+    for start in range(0, len(prompts), batch_size):
+        run(prompts[start : start + batch_size])
+    synchronize(device)
+    return len(prompts) / (time.perf_counter() - started)
+
+
+def time_tuning(model, prompts, micro_batch: int, steps: int, device: str) -> dict:
+    import torch
+
+    from methods.lm import TuningSettings, tune_lora
+
+    examples = [{"input_ids": p + [YES, EOS], "labels": p + [YES, EOS]} for p in prompts]
+    settings = TuningSettings(learning_rate=1e-4, lora_r=8, lora_alpha=16, lora_dropout=0.05,
+                              target_modules="q_proj,v_proj", batch_size=len(examples), micro_batch_size=micro_batch,
+                              epochs=steps, eval_steps=10**9, patience=10, cutoff_len=512, warmup_steps=0,
+                              valid_size=0, train_on_inputs=True)
+    tokens = sum(len(e["input_ids"]) for e in examples) * steps
+    with tempfile.TemporaryDirectory() as tmp:
+        warm = TuningSettings(**{**settings.__dict__, "epochs": 1})
+        tune_lora(model, IdsOnlyTokenizer(), examples[:micro_batch], None, warm, seed=0, out_dir=Path(tmp) / "warm")
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        result = tune_lora(model, IdsOnlyTokenizer(), examples, None, settings, seed=0, out_dir=Path(tmp) / "run")
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
+    return {"tuning_tokens_per_s": round(tokens / result.train_seconds, 1), "tuning_seconds": round(result.train_seconds, 2),
+            "tuning_real_tokens": tokens, "tuning_peak_gib": round(peak, 2) if peak else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="7b")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--prompts", type=int, default=256, help="prompts to score (and, up to 128, to tune on)")
+    parser.add_argument("--preamble", type=int, default=80, help="tokens every prompt starts with")
+    parser.add_argument("--rest", type=int, nargs=2, default=(150, 230), help="range of each prompt's own tokens")
+    parser.add_argument("--score-batch", type=int, default=64)
+    parser.add_argument("--reference-batch", type=int, default=32)
+    parser.add_argument("--reference-prompts", type=int, default=64, help="the reference is slow: time this many")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--micro-batch", type=int, default=32)
+    parser.add_argument("--tuning-steps", type=int, default=2, help="optimizer steps over up to 128 prompts")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    import torch
+
+    dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
+    model = random_model(args.shape, args.device, dtype)
+    prompts = synthetic_prompts(args.prompts, SHAPES[args.shape]["vocab_size"], args.preamble, tuple(args.rest))
+    figures = {"shape": args.shape, "device": args.device, "dtype": str(dtype),
+               "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+               "torch": torch.__version__, "prompts": len(prompts),
+               "mean_prompt_tokens": float(np.mean([len(p) for p in prompts])), "preamble_tokens": args.preamble}
+    figures["scoring_prompts_per_s"] = round(time_scorer(model, prompts, args.score_batch, prompts[0][: args.preamble],
+                                                         args.device), 2)
+    print(figures, flush=True)
+    figures["reference_prompts_per_s"] = round(time_reference(model, prompts[: args.reference_prompts],
+                                                              args.reference_batch, args.max_new_tokens, args.device), 3)
+    figures["scoring_speedup"] = round(figures["scoring_prompts_per_s"] / figures["reference_prompts_per_s"], 1)
+    print(figures, flush=True)
+    figures.update(time_tuning(model, prompts[:128], args.micro_batch, args.tuning_steps, args.device))
+    for key, value in figures.items():
+        print(f"{key:28s} {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
