@@ -306,7 +306,11 @@ def table1_rows(tables: Tables, test_size: int | None, paper: list[PaperRow]) ->
 
 
 def _columns(tables: Tables, test_size: int | None) -> list[tuple[str, int]]:
-    return [(d, k) for d in DOMAINS for k in tables.shots(test_size)]
+    """(domain, K) columns: the domains this test set group has in-domain results for (a subset run
+    on one domain does not get empty columns for the other)."""
+    shots = tables.shots(test_size)
+    domains = [d for d in DOMAINS if any(c.records for k in shots for c in tables.column(test_size, d, d, k))]
+    return [(d, k) for d in domains for k in shots]
 
 
 def _best(tables: Tables, test_size, domain, k) -> Cell | None:
@@ -511,9 +515,9 @@ def summary_markdown(tables: Tables, test_size: int | None, paper: tuple[str, li
             lines.append(" ".join(text))
     missing = []
     for row in tables.rows(test_size):
-        absent = [f"{d} K={k}" for d in DOMAINS for k in tables.shots(test_size)
+        absent = [f"{d} K={k}" for d, k in _columns(tables, test_size)
                   if not (tables.get(test_size, d, d, k, row) or Cell("", "", "", "", 0, None)).records]
-        single = [f"{d} K={k}" for d in DOMAINS for k in tables.shots(test_size)
+        single = [f"{d} K={k}" for d, k in _columns(tables, test_size)
                   if len((tables.get(test_size, d, d, k, row) or Cell("", "", "", "", 0, None)).records) == 1]
         if absent:
             missing.append(f"- {row}: no in-domain result for {', '.join(absent)}.")
@@ -586,6 +590,10 @@ def _fit_seconds(record: dict[str, Any]) -> tuple[float | None, bool]:
     return spent, False
 
 
+def _costs_under_a_second(records: list[dict[str, Any]]) -> bool:
+    return all((_fit_seconds(r)[0] or 0) + (r.get("score_seconds") or 0) < 1 for r in records)
+
+
 def _distinct(records: list[dict[str, Any]], field_name: str) -> str:
     return ", ".join(sorted({str(r.get(field_name, "?")) for r in records}))
 
@@ -599,12 +607,15 @@ def cost_markdown(records: list[dict[str, Any]]) -> str:
     for r in records:
         if r["status"] == "ok":
             groups[(labels[r["key"]], r["train"], r["test"], r.get("test_size") or 0, r["shots"])].append(r)
+    cheap = sorted({key[0] for key, rs in groups.items() if _costs_under_a_second(rs)}, key=_row_sort_key)
+    groups = {key: rs for key, rs in groups.items() if not _costs_under_a_second(rs)}
     lines = ["## Compute cost per cell", "",
              "Seconds per cell, mean over its seeds: `fit` (once per method, train set, K and seed; * marks "
              "a fit made by an earlier run and reused, such as a tuned adapter scored on another test set: "
              "the time recorded when it was made), `score` (the test set), `wall` (score plus the cell's "
              "share of the fit, as spent by the run that wrote the record). Measured where each record says; "
-             "a shared machine makes these noisy.", "",
+             "a shared machine makes these noisy." + (f" Every cell of {', '.join(cheap)} took under a second "
+                                                       "and is not listed." if cheap else ""), "",
              "| method | train → test | test samples | K | seeds | fit s | score s | wall s | device | machine |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for (row, train, test, _, shots), rs in sorted(groups.items(), key=lambda kv: (_row_sort_key(kv[0][0]), kv[0][1:])):

@@ -93,6 +93,8 @@ def test_test_subsets_get_their_own_named_table(tables):
     md = report.table1_markdown(tables, 100, report.paper_rows())
     assert "fixed 100-sample test subset" in md
     assert "tallrec" not in md.split("|---")[-1].split("paper only")[0]
+    header = next(line for line in md.splitlines() if line.startswith("| method"))
+    assert "| movie K=16 |" in header and "| book K=" not in header  # the subset was run on movie only
 
 
 def test_latex_is_booktabs_and_escaped(tables):
@@ -147,7 +149,8 @@ def test_cost_table_gives_seconds_and_machine_per_cell():
     lines = report.cost_markdown([*timed, untimed, reused]).splitlines()
     assert "| tallrec | movie → movie | 300 | 16 | 2 | 15.0 | 3.0 | 18.0 | cpu | box x86_64, 2 CPUs |" in lines
     assert "| tallrec | movie → book | 400 | 16 | 1 | 300.0* | 5.0 | 5.0 | cpu | box |" in lines
-    assert "| random | movie → movie | 300 | 16 | 1 | - | - | - | ? | ? |" in lines
+    assert not any(line.startswith("| random |") for line in lines)  # under a second: named, not listed
+    assert "Every cell of random took under a second" in report.cost_markdown([*timed, untimed])
 
 
 def test_auc_table_still_prints(records):
