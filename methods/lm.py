@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from bench.errors import BenchError
 from bench.registry import FitContext, Method, register
 from bench.samples import Sample
@@ -293,6 +295,7 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
         device = next(model.parameters()).device
         started = time.perf_counter()
         model.train()
+        bar = tqdm(total=total_steps, initial=state["step"], desc="tuning", unit="step", leave=False)
         while state["step"] < total_steps and not state["stopped_early"]:
             step = state["step"]
             torch.manual_seed(seed * 1_000_003 + step)  # dropout: same masks after a resume
@@ -327,8 +330,12 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
                                              "scheduler": scheduler.state_dict(), "state": state}, checkpoint_path)
             else:
                 state["history"].append(entry)
+            bar.update()
+            bar.set_postfix(loss=f"{entry['train_loss']:.3f}", **({"valid_auc": f"{entry['valid_auc']:.3f}"}
+                                                                  if "valid_auc" in entry else {}))
             if stop_after_steps is not None and step >= stop_after_steps:
                 raise Interrupted(f"stopped after step {step} (test hook)")
+        bar.close()
         model.eval()
         return TuningResult(best_step=state["best_step"], best_valid_auc=state["best_auc"],
                             steps_done=state["step"], stopped_early=state["stopped_early"],
