@@ -48,6 +48,9 @@ class Method:
     #: Parameters that change how a result is computed but not the result (threads, concurrency,
     #: retries, batch sizes of a batch-invariant scorer): recorded with each cell, left out of its key.
     operational_parameters: ClassVar[frozenset[str]] = frozenset()
+    #: Parameters added after results were recorded, with the value that reproduces the earlier
+    #: behaviour: left out of the key while they hold it, so earlier cells keep their keys (recorded).
+    key_neutral_defaults: ClassVar[dict[str, Any]] = {}
 
     def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
         """Learn from the K shots; training-free methods keep this as it is."""
@@ -70,7 +73,8 @@ class Method:
 
     def result_config(self) -> dict[str, Any]:
         """The configuration that determines the result: what the cell key hashes."""
-        return {k: v for k, v in self.config().items() if k not in self.operational_parameters}
+        return {k: v for k, v in self.config().items() if k not in self.operational_parameters
+                and not (k in self.key_neutral_defaults and v == self.key_neutral_defaults[k])}
 
 
 _REGISTRY: dict[str, type[Method]] = {}

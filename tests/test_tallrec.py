@@ -170,3 +170,42 @@ def test_bf16_weights_tune_and_score_as_on_a_gpu(tiny_folder, movie, tmp_path):
     losses = [h["train_loss"] for h in result.history]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert (tmp_path / "bf16" / "adapter" / "adapter_config.json").is_file()
+
+
+def test_shared_prefix_loss_equals_the_plain_loss_and_gradients(tiny_folder, movie):
+    """With LoRA dropout 0 the shared-preamble loss is the plain loss: same value, same gradients."""
+    import torch
+    from peft import get_peft_model
+
+    from bench.prompts import ANSWERS, alpaca_prompt
+    from methods.lm import _collate, _shared_prefix_loss
+
+    tokenizer = models.load(tiny_folder, "cpu").tokenizer
+    examples = [tokenize_example(tokenizer, alpaca_prompt(s), ANSWERS[s.label], 512, train_on_inputs)
+                for s, train_on_inputs in zip(movie.train[:6], [True, True, True, False, False, False], strict=True)]
+    base = models.load(tiny_folder, "cpu").model
+    settings = make(tiny_folder, lora_dropout="0").settings()
+    torch.manual_seed(0)
+    model = get_peft_model(base, settings.lora_config())
+    try:
+        model.train()
+        for batch in (examples[:3], examples[3:]):  # loss on all tokens, and on the answer only
+            plain = model(**_collate(batch, tokenizer.pad_token_id), use_cache=False).loss
+            plain.backward()
+            plain_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+            model.zero_grad()
+            shared = _shared_prefix_loss(model, batch, tokenizer.pad_token_id, torch.device("cpu"))
+            shared.backward()
+            assert shared.item() == pytest.approx(plain.item(), rel=1e-5)
+            for name, p in model.named_parameters():
+                if p.requires_grad:
+                    torch.testing.assert_close(p.grad, plain_grads[name], rtol=1e-4, atol=1e-6)
+            model.zero_grad()
+    finally:
+        model.base_model.unload()
+
+
+def test_share_prefix_is_recorded_and_off_keeps_earlier_keys():
+    off, on = TallRec(preset="fast"), registry.build("tallrec", {"preset": "fast", "share_prefix": "true"})
+    assert off.config()["share_prefix"] is False and "share_prefix" not in off.result_config()
+    assert on.result_config()["share_prefix"] is True
