@@ -6,7 +6,8 @@ Measures, in one run on one device, the code the LM methods use:
   left padding, file order), in prompts/s. Random weights never pick EOS, so the reference runs all
   128 steps (its worst case; a trained model stops once every prompt in its batch has ended);
 - LoRA tuning: `methods.lm.tune_lora` (q/v, r=8, micro-batch 32, loss on all tokens), in real
-  (unpadded) tokens/s, with the peak GPU memory.
+  (unpadded) tokens/s, with the peak GPU memory; as the authors compute it, then with `share_prefix`
+  (the preamble run once per micro-batch).
 
 Prompts are synthetic token ids shaped like the movie prompts: one shared preamble and a per-prompt
 rest, lengths drawn from a fixed range (the LLaMA tokenizer is not needed for timing).
@@ -107,7 +108,7 @@ def time_reference(model, prompts, batch_size: int, max_new_tokens: int, device:
     return len(prompts) / (time.perf_counter() - started)
 
 
-def time_tuning(model, prompts, micro_batch: int, steps: int, device: str) -> dict:
+def time_tuning(model, prompts, micro_batch: int, steps: int, device: str, share_prefix: bool = False) -> dict:
     import torch
 
     from methods.lm import TuningSettings, tune_lora
@@ -116,7 +117,7 @@ def time_tuning(model, prompts, micro_batch: int, steps: int, device: str) -> di
     settings = TuningSettings(learning_rate=1e-4, lora_r=8, lora_alpha=16, lora_dropout=0.05,
                               target_modules="q_proj,v_proj", batch_size=len(examples), micro_batch_size=micro_batch,
                               epochs=steps, eval_steps=10**9, patience=10, cutoff_len=512, warmup_steps=0,
-                              valid_size=0, train_on_inputs=True)
+                              valid_size=0, train_on_inputs=True, share_prefix=share_prefix)
     tokens = sum(len(e["input_ids"]) for e in examples) * steps
     with tempfile.TemporaryDirectory() as tmp:
         warm = TuningSettings(**{**settings.__dict__, "epochs": 1})
@@ -125,8 +126,9 @@ def time_tuning(model, prompts, micro_batch: int, steps: int, device: str) -> di
             torch.cuda.reset_peak_memory_stats()
         result = tune_lora(model, IdsOnlyTokenizer(), examples, None, settings, seed=0, out_dir=Path(tmp) / "run")
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
-    return {"tuning_tokens_per_s": round(tokens / result.train_seconds, 1), "tuning_seconds": round(result.train_seconds, 2),
-            "tuning_real_tokens": tokens, "tuning_peak_gib": round(peak, 2) if peak else None}
+    name = "tuning_shared_prefix" if share_prefix else "tuning"
+    return {f"{name}_tokens_per_s": round(tokens / result.train_seconds, 1), f"{name}_seconds": round(result.train_seconds, 2),
+            f"{name}_real_tokens": tokens, f"{name}_peak_gib": round(peak, 2) if peak else None}
 
 
 def main() -> None:
@@ -162,6 +164,10 @@ def main() -> None:
     figures["scoring_speedup"] = round(figures["scoring_prompts_per_s"] / figures["reference_prompts_per_s"], 1)
     print(figures, flush=True)
     figures.update(time_tuning(model, prompts[:128], args.micro_batch, args.tuning_steps, args.device))
+    print(figures, flush=True)
+    figures.update(time_tuning(model, prompts[:128], args.micro_batch, args.tuning_steps, args.device, share_prefix=True))
+    figures["tuning_speedup_shared_prefix"] = round(figures["tuning_shared_prefix_tokens_per_s"]
+                                                    / figures["tuning_tokens_per_s"], 2)
     for key, value in figures.items():
         print(f"{key:28s} {value}")
     if args.json:
