@@ -109,13 +109,23 @@ def _config_label(method: str, config: dict[str, Any], others: list[dict[str, An
     return f"{method}[{', '.join(f'{k}={config.get(k)}' for k in keys)}]"
 
 
+def _comparable_config(method: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The configuration rows are told apart by: a parameter added after earlier records were written
+    (the method's `key_neutral_defaults`) at its neutral value is the same as its absence."""
+    from bench import registry
+
+    neutral = registry.available()[method].key_neutral_defaults if method in registry.available() else {}
+    return {k: v for k, v in config.items() if not (k in neutral and v == neutral[k])}
+
+
 def row_labels(records: list[dict[str, Any]]) -> dict[str, str]:
     """Record key -> row label: one row per method configuration."""
     configs: dict[str, list[dict]] = defaultdict(list)
+    comparable = {r["key"]: _comparable_config(r["method"], r["config"]) for r in records}
     for r in records:
-        if r["config"] not in configs[r["method"]]:
-            configs[r["method"]].append(r["config"])
-    return {r["key"]: _config_label(r["method"], r["config"], configs[r["method"]]) for r in records}
+        if comparable[r["key"]] not in configs[r["method"]]:
+            configs[r["method"]].append(comparable[r["key"]])
+    return {r["key"]: _config_label(r["method"], comparable[r["key"]], configs[r["method"]]) for r in records}
 
 
 def _row_sort_key(row: str) -> tuple:

@@ -153,5 +153,13 @@ def test_cost_table_gives_seconds_and_machine_per_cell():
     assert "Every cell of random took under a second" in report.cost_markdown([*timed, untimed])
 
 
+def test_a_parameter_added_later_at_its_neutral_value_is_the_same_row():
+    older = make_record("tallrec", "movie", "movie", 16, 0, config={"lora_r": 8})
+    newer = make_record("tallrec", "movie", "movie", 16, 1, config={"lora_r": 8, "share_prefix": False})
+    other = make_record("tallrec", "movie", "movie", 16, 2, config={"lora_r": 8, "share_prefix": True})
+    labels = report.row_labels([older, newer, other])
+    assert labels[older["key"]] == labels[newer["key"]] != labels[other["key"]]
+
+
 def test_auc_table_still_prints(records):
     assert "| like-ratio |" in report.auc_table(records)
