@@ -109,19 +109,17 @@ def _config_label(method: str, config: dict[str, Any], others: list[dict[str, An
     return f"{method}[{', '.join(f'{k}={config.get(k)}' for k in keys)}]"
 
 
-def _comparable_config(method: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The configuration rows are told apart by: a parameter added after earlier records were written
-    (the method's `key_neutral_defaults`) at its neutral value is the same as its absence."""
+def row_labels(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Record key -> row label: one row per method configuration. A parameter added after earlier
+    records were written (the method's `key_neutral_defaults`) at its neutral value is the same
+    configuration as its absence."""
     from bench import registry
 
-    neutral = registry.available()[method].key_neutral_defaults if method in registry.available() else {}
-    return {k: v for k, v in config.items() if not (k in neutral and v == neutral[k])}
-
-
-def row_labels(records: list[dict[str, Any]]) -> dict[str, str]:
-    """Record key -> row label: one row per method configuration."""
+    methods = registry.available()
+    neutral = {m: methods[m].key_neutral_defaults if m in methods else {} for m in {r["method"] for r in records}}
+    comparable = {r["key"]: {k: v for k, v in r["config"].items()
+                             if not (k in neutral[r["method"]] and v == neutral[r["method"]][k])} for r in records}
     configs: dict[str, list[dict]] = defaultdict(list)
-    comparable = {r["key"]: _comparable_config(r["method"], r["config"]) for r in records}
     for r in records:
         if comparable[r["key"]] not in configs[r["method"]]:
             configs[r["method"]].append(comparable[r["key"]])

@@ -33,7 +33,7 @@ def main() -> None:
     from bench.data import load_domain
     from bench.models import load
     from bench.prompts import ANSWERS, alpaca_prompt
-    from methods.lm import PRESETS, TuningSettings, _collate, _shared_prefix_loss, tokenize_example
+    from methods.lm import PRESETS, TuningSettings, _plain_loss, _shared_prefix_loss, tokenize_example
 
     loaded = load(args.model, args.device)
     tokenizer, device = loaded.tokenizer, next(loaded.model.parameters()).device
@@ -46,8 +46,7 @@ def main() -> None:
     model.train()
 
     def plain() -> float:
-        batch = {k: v.to(device) for k, v in _collate(examples, pad).items()}
-        loss = model(**batch, use_cache=False).loss
+        loss = _plain_loss(model, examples, pad, device)
         loss.backward()
         return loss.item()
 

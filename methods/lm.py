@@ -209,6 +209,12 @@ def _collate(examples: list[dict], pad_id: int) -> dict:
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def _plain_loss(model: Any, examples: list[dict], pad_id: int, device: Any) -> Any:
+    """The micro-batch's mean next-token loss as the authors compute it: one padded forward."""
+    batch = {k: v.to(device) for k, v in _collate(examples, pad_id).items()}
+    return model(**batch, use_cache=False).loss
+
+
 def _shared_prefix_loss(model: Any, examples: list[dict], pad_id: int, device: Any) -> Any:
     """The micro-batch's loss exactly as `model(**_collate(examples)).loss` computes it (mean cross-entropy
     over every labelled next token), with the token prefix all examples share (the Alpaca preamble) run
@@ -226,8 +232,7 @@ def _shared_prefix_loss(model: Any, examples: list[dict], pad_id: int, device: A
     shared = min(min(_common_prefix_length(first["input_ids"], e["input_ids"]),
                      _common_prefix_length(first["labels"], e["labels"]), len(e["input_ids"]) - 1) for e in examples)
     if shared < 2:
-        batch = {k: v.to(device) for k, v in _collate(examples, pad_id).items()}
-        return model(**batch, use_cache=False).loss
+        return _plain_loss(model, examples, pad_id, device)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     keyword = _cache_keyword(base)
     n, width = len(examples), max(len(e["input_ids"]) for e in examples) - shared
@@ -351,12 +356,8 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
             batches = _step_batches(n, settings, seed, step, steps_per_epoch)
             losses = []
             for micro in batches:
-                examples = [train_examples[i] for i in micro]
-                if settings.share_prefix:
-                    loss = _shared_prefix_loss(model, examples, pad_id, device)
-                else:
-                    batch = {k: v.to(device) for k, v in _collate(examples, pad_id).items()}
-                    loss = model(**batch, use_cache=False).loss
+                step_loss = _shared_prefix_loss if settings.share_prefix else _plain_loss
+                loss = step_loss(model, [train_examples[i] for i in micro], pad_id, device)
                 (loss / len(batches)).backward()
                 losses.append(loss.item())
             optimizer.step()
@@ -465,7 +466,7 @@ class TallRec(_LMMethod):
                  eval_steps: int | None = None, patience: int | None = None, cutoff_len: int | None = None,
                  warmup_steps: int | None = None, valid_size: int | None = None,
                  train_on_inputs: bool | None = None, instruction_data: str = "", instruction_epochs: int = 1,
-                 share_prefix: bool | str = False, score_batch_size: int = 16) -> None:
+                 share_prefix: bool = False, score_batch_size: int = 16) -> None:
         from bench.provenance import default_device
 
         if preset == "auto":
@@ -484,8 +485,7 @@ class TallRec(_LMMethod):
             setattr(self, key, _preset_value(chosen, key, value))
         if self.micro_batch_size <= 0 or self.batch_size <= 0:
             raise BenchError("tallrec.batch_size and micro_batch_size must be positive")
-        self.share_prefix = _preset_value({"share_prefix": False}, "share_prefix",
-                                          share_prefix if isinstance(share_prefix, str) else str(share_prefix))
+        self.share_prefix = share_prefix  # registry.build turns "true"/"false" into a bool
         self.instruction_data = instruction_data
         self.instruction_epochs = instruction_epochs
         self.score_batch_size = score_batch_size
