@@ -304,6 +304,16 @@ class TuningResult:
     train_seconds: float
 
 
+def _without_peft_deprecation_warning(wrap: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a peft wrapper without the FutureWarning peft 0.21 triggers by reading transformers'
+    deprecated `is_gradient_checkpointing` (STACK.md): it says nothing a user of this tool can act on."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return wrap(*args, **kwargs)
+
+
 def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list[Sample] | None,
               settings: TuningSettings, *, seed: int, out_dir: Path, score_kind: str = "reference",
               score_batch_size: int = 16, start_adapter: Path | None = None,
@@ -330,9 +340,9 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
 
     torch.manual_seed(seed)  # LoRA's initial A matrices: a function of the cell's seed
     if start_adapter is not None:
-        model = PeftModel.from_pretrained(base, str(start_adapter), is_trainable=True)
+        model = _without_peft_deprecation_warning(PeftModel.from_pretrained, base, str(start_adapter), is_trainable=True)
     else:
-        model = get_peft_model(base, settings.lora_config())
+        model = _without_peft_deprecation_warning(get_peft_model, base, settings.lora_config())
     try:
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=0.0)
@@ -566,7 +576,7 @@ class TallRec(_LMMethod):
         if self._adapter is None:
             raise BenchError("tallrec must be fitted before scoring")
         loaded = load(self.model, _lm_device(self._device))
-        model = PeftModel.from_pretrained(loaded.model, str(self._adapter))
+        model = _without_peft_deprecation_warning(PeftModel.from_pretrained, loaded.model, str(self._adapter))
         try:
             started = time.perf_counter()
             scores = _score_with(model, loaded.tokenizer, samples, self.score_kind, self.score_batch_size)
