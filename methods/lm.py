@@ -365,11 +365,12 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
             torch.manual_seed(seed * 1_000_003 + step)  # dropout: same masks after a resume
             batches = _step_batches(n, settings, seed, step, steps_per_epoch)
             losses = []
-            for micro in batches:
+            for done, micro in enumerate(batches, start=1):
                 step_loss = _shared_prefix_loss if settings.share_prefix else _plain_loss
                 loss = step_loss(model, [train_examples[i] for i in micro], pad_id, device)
                 (loss / len(batches)).backward()
                 losses.append(loss.item())
+                bar.set_postfix_str(f"micro-batch {done}/{len(batches)}")  # a CPU step takes minutes
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
