@@ -7,7 +7,8 @@ Measures, in one run on one device, the code the LM methods use:
   128 steps (its worst case; a trained model stops once every prompt in its batch has ended);
 - LoRA tuning: `methods.lm.tune_lora` (q/v, r=8, micro-batch 32, loss on all tokens), in real
   (unpadded) tokens/s, with the peak GPU memory; as the authors compute it, then with `share_prefix`
-  (the preamble run once per micro-batch).
+  (the preamble run once per micro-batch), `max_forward_tokens` (each micro-batch as length-sorted
+  chunks: less padding, lower peak) and both.
 
 Prompts are synthetic token ids shaped like the movie prompts: one shared preamble and a per-prompt
 rest, lengths drawn from a fixed range (the LLaMA tokenizer is not needed for timing).
@@ -108,7 +109,8 @@ def time_reference(model, prompts, batch_size: int, max_new_tokens: int, device:
     return len(prompts) / (time.perf_counter() - started)
 
 
-def time_tuning(model, prompts, micro_batch: int, steps: int, device: str, share_prefix: bool = False) -> dict:
+def time_tuning(model, prompts, micro_batch: int, steps: int, device: str, name: str = "tuning", **options) -> dict:
+    """`options`: TuningSettings fields that change how a step is computed (share_prefix, max_forward_tokens)."""
     import torch
 
     from methods.lm import TuningSettings, tune_lora
@@ -117,7 +119,7 @@ def time_tuning(model, prompts, micro_batch: int, steps: int, device: str, share
     settings = TuningSettings(learning_rate=1e-4, lora_r=8, lora_alpha=16, lora_dropout=0.05,
                               target_modules="q_proj,v_proj", batch_size=len(examples), micro_batch_size=micro_batch,
                               epochs=steps, eval_steps=10**9, patience=10, cutoff_len=512, warmup_steps=0,
-                              valid_size=0, train_on_inputs=True, share_prefix=share_prefix)
+                              valid_size=0, train_on_inputs=True, **options)
     tokens = sum(len(e["input_ids"]) for e in examples) * steps
     with tempfile.TemporaryDirectory() as tmp:
         warm = TuningSettings(**{**settings.__dict__, "epochs": 1})
@@ -126,7 +128,6 @@ def time_tuning(model, prompts, micro_batch: int, steps: int, device: str, share
             torch.cuda.reset_peak_memory_stats()
         result = tune_lora(model, IdsOnlyTokenizer(), examples, None, settings, seed=0, out_dir=Path(tmp) / "run")
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
-    name = "tuning_shared_prefix" if share_prefix else "tuning"
     return {f"{name}_tokens_per_s": round(tokens / result.train_seconds, 1), f"{name}_seconds": round(result.train_seconds, 2),
             f"{name}_real_tokens": tokens, f"{name}_peak_gib": round(peak, 2) if peak else None}
 
@@ -144,6 +145,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--micro-batch", type=int, default=32)
     parser.add_argument("--tuning-steps", type=int, default=2, help="optimizer steps over up to 128 prompts")
+    parser.add_argument("--chunk-tokens", type=int, default=4096, help="max_forward_tokens for the chunked runs")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -165,9 +167,14 @@ def main() -> None:
     print(figures, flush=True)
     figures.update(time_tuning(model, prompts[:128], args.micro_batch, args.tuning_steps, args.device))
     print(figures, flush=True)
-    figures.update(time_tuning(model, prompts[:128], args.micro_batch, args.tuning_steps, args.device, share_prefix=True))
-    figures["tuning_speedup_shared_prefix"] = round(figures["tuning_shared_prefix_tokens_per_s"]
-                                                    / figures["tuning_tokens_per_s"], 2)
+    ways = {"tuning_shared_prefix": {"share_prefix": True},
+            "tuning_chunked": {"max_forward_tokens": args.chunk_tokens},
+            "tuning_chunked_shared_prefix": {"share_prefix": True, "max_forward_tokens": args.chunk_tokens}}
+    for name, options in ways.items():
+        figures.update(time_tuning(model, prompts[:128], args.micro_batch, args.tuning_steps, args.device, name,
+                                   **options))
+        figures[f"{name}_speedup"] = round(figures[f"{name}_tokens_per_s"] / figures["tuning_tokens_per_s"], 2)
+        print(figures, flush=True)
     for key, value in figures.items():
         print(f"{key:28s} {value}")
     if args.json:

@@ -8,6 +8,7 @@ from tiny_random_llama import build_tiny_random_llama
 
 from bench import models, registry
 from bench.data import load_domain
+from bench.errors import BenchError
 from bench.metrics import auc
 from bench.splits import few_shot
 from methods.lm import TallRec, ZeroShot, tokenize_example
@@ -209,3 +210,45 @@ def test_share_prefix_is_recorded_and_off_keeps_earlier_keys():
     off, on = TallRec(preset="fast"), registry.build("tallrec", {"preset": "fast", "share_prefix": "true"})
     assert off.config()["share_prefix"] is False and "share_prefix" not in off.result_config()
     assert on.result_config()["share_prefix"] is True
+    assert "max_forward_tokens" not in off.result_config()
+    assert registry.build("tallrec", {"max_forward_tokens": "512"}).result_config()["max_forward_tokens"] == 512
+    with pytest.raises(BenchError, match="max_forward_tokens"):
+        TallRec(max_forward_tokens=-1)
+
+
+@pytest.mark.parametrize("share_prefix", [False, True])
+def test_chunked_micro_batch_has_the_loss_and_gradients_of_one_forward(tiny_folder, movie, share_prefix):
+    """max_forward_tokens splits a micro-batch of mixed lengths into length-sorted chunks weighted by
+    their labelled tokens: with dropout 0, the same loss and gradients as the one padded forward."""
+    import torch
+    from peft import get_peft_model
+
+    from bench.lm_scorer import length_batches
+    from bench.prompts import ANSWERS, alpaca_prompt
+    from methods.lm import _micro_batch_backward
+
+    tokenizer = models.load(tiny_folder, "cpu").tokenizer
+    # loss on all tokens for some, on the answer only for others: chunks carry very different token counts
+    examples = [tokenize_example(tokenizer, alpaca_prompt(s), ANSWERS[s.label], 512, i % 3 != 0)
+                for i, s in enumerate(movie.train[:8])]
+    budget = 3 * min(len(e["input_ids"]) for e in examples)
+    assert len(length_batches([len(e["input_ids"]) for e in examples], 8, budget)) >= 3
+    one = make(tiny_folder, lora_dropout="0", share_prefix=str(share_prefix)).settings()
+    chunked = make(tiny_folder, lora_dropout="0", share_prefix=str(share_prefix),
+                   max_forward_tokens=str(budget)).settings()
+    torch.manual_seed(0)
+    model = get_peft_model(models.load(tiny_folder, "cpu").model, one.lora_config())
+    try:
+        model.train()
+        grads = []
+        losses = []
+        for settings in (one, chunked):
+            losses.append(_micro_batch_backward(model, examples, tokenizer.pad_token_id, torch.device("cpu"),
+                                                settings, accumulation=2))
+            grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
+            model.zero_grad()
+        assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+        for name, grad in grads[0].items():
+            torch.testing.assert_close(grads[1][name], grad, rtol=1e-4, atol=1e-6)
+    finally:
+        model.base_model.unload()
