@@ -73,8 +73,14 @@ class Method:
 
     def result_config(self) -> dict[str, Any]:
         """The configuration that determines the result: what the cell key hashes."""
-        return {k: v for k, v in self.config().items() if k not in self.operational_parameters
-                and not (k in self.key_neutral_defaults and v == self.key_neutral_defaults[k])}
+        return {k: v for k, v in self.without_neutral_defaults(self.config()).items()
+                if k not in self.operational_parameters}
+
+    @classmethod
+    def without_neutral_defaults(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """`config` less the parameters that hold their `key_neutral_defaults` value."""
+        return {k: v for k, v in config.items()
+                if not (k in cls.key_neutral_defaults and v == cls.key_neutral_defaults[k])}
 
 
 _REGISTRY: dict[str, type[Method]] = {}

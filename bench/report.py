@@ -116,9 +116,8 @@ def row_labels(records: list[dict[str, Any]]) -> dict[str, str]:
     from bench import registry
 
     methods = registry.available()
-    neutral = {m: methods[m].key_neutral_defaults if m in methods else {} for m in {r["method"] for r in records}}
-    comparable = {r["key"]: {k: v for k, v in r["config"].items()
-                             if not (k in neutral[r["method"]] and v == neutral[r["method"]][k])} for r in records}
+    comparable = {r["key"]: methods[r["method"]].without_neutral_defaults(r["config"]) if r["method"] in methods
+                  else r["config"] for r in records}
     configs: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         if comparable[r["key"]] not in configs[r["method"]]:
