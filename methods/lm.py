@@ -498,7 +498,7 @@ class TallRec(_LMMethod):
     fewer tokens on movie; the same loss, except that LoRA dropout on those tokens draws one mask per
     micro-batch). `max_forward_tokens`: run each micro-batch as length-sorted chunks of at most this many
     padded tokens (same loss, less padding, memory bounded by the chunk; a book micro-batch of 16 in one
-    forward peaks near 12 GB with SmolLM2). Both off by default: the authors' computation.
+    forward peaks near 15 GB with SmolLM2). Both off by default: the authors' computation.
     """
 
     cross_domain = True
