@@ -15,7 +15,7 @@ import math
 import shutil
 import time
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -196,7 +196,9 @@ def run_slurm(grid: Grid, store: ResultStore, options: SlurmOptions, progress: b
     grid = _absolute(grid)
     store = ResultStore(store.root.resolve())
     summary = RunSummary()
-    cells = runner.plan(grid)
+    # Keys follow the tasks' device, not this node's: with GPUs per task, LM cells are bfloat16 cells.
+    tasks_device = "cuda" if options.gpus_per_task else "cpu"
+    cells = runner.plan(grid if grid.device != "auto" else replace(grid, device=tasks_device))
     groups = runner.pending_groups(cells, store, summary)
     live = cell_status.live_cells(store)  # cells an earlier job is still computing: never run twice
     still_running = [c.key for g in groups for c in g if c.key in live]

@@ -157,6 +157,11 @@ def set_threads(threads: int | None = None) -> int:
     return count
 
 
+def precision_for(device: str) -> str:
+    """The dtype an LM is loaded in on `device` ("cuda" or "cpu"), by name."""
+    return "bfloat16" if device == "cuda" else "float32"
+
+
 def device_and_dtype(device: str = "auto") -> tuple[str, Any]:
     """CUDA in bf16 when available (or asked for), otherwise CPU in float32."""
     import torch
@@ -165,7 +170,7 @@ def device_and_dtype(device: str = "auto") -> tuple[str, Any]:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise BenchError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto")
-    return device, (torch.bfloat16 if device == "cuda" else torch.float32)
+    return device, getattr(torch, precision_for(device))
 
 
 @dataclass

@@ -49,9 +49,15 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def machine() -> str:
-    """Where a record was computed, in words: host, architecture, CPU model and how many CPUs."""
-    return f"{platform.node()} {platform.machine()}, {_cpu_model()}, {os.cpu_count()} CPUs"
+def machine(device: str = "cpu") -> str:
+    """Where a record was computed, in words: host, architecture, CPU model, how many CPUs and, for
+    a CUDA run, the GPU (its timings mean nothing without it)."""
+    where = f"{platform.node()} {platform.machine()}, {_cpu_model()}, {os.cpu_count()} CPUs"
+    if device == "cuda" and default_device() == "cuda":
+        import torch
+
+        where += f", GPU {torch.cuda.get_device_name()}"
+    return where
 
 
 def default_device() -> str:

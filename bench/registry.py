@@ -58,6 +58,18 @@ class Method:
     def score(self, samples: list[Sample]) -> list[float]:
         raise NotImplementedError
 
+    @classmethod
+    def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """What tells this configuration apart in a report row: `config` less what follows from the
+        rest (a preset's own settings). Configurations that differ keep different labels."""
+        return config
+
+    def precision(self, device: str) -> str | None:
+        """The number format this method computes in on `device` when it is not float32 (an LM in
+        bfloat16 on a GPU): it enters the cell key, so a GPU cell never stands in for a CPU cell
+        whose scores it only approximates. None (float32) keeps the key as it always was."""
+        return None
+
     def extra_record(self) -> dict[str, Any]:
         """Anything the method wants stored with its cells (e.g. an adapter path, token counts)."""
         return {}

@@ -106,18 +106,19 @@ def _config_label(method: str, config: dict[str, Any], others: list[dict[str, An
     if len(others) <= 1:
         return method
     keys = sorted({k for c in others for k in c if any(c.get(k) != o.get(k) for o in others)})
-    return f"{method}[{', '.join(f'{k}={config.get(k)}' for k in keys)}]"
+    shown = [f"{k}={config[k]}" for k in keys if k in config]  # an absent key: implied (a preset's)
+    return f"{method}[{', '.join(shown)}]" if shown else method
 
 
 def row_labels(records: list[dict[str, Any]]) -> dict[str, str]:
     """Record key -> row label: one row per method configuration. A parameter added after earlier
     records were written (the method's `key_neutral_defaults`) at its neutral value is the same
-    configuration as its absence."""
+    configuration as its absence; settings a preset implies are named by the preset alone."""
     from bench import registry
 
     methods = registry.available()
-    comparable = {r["key"]: methods[r["method"]].without_neutral_defaults(r["config"]) if r["method"] in methods
-                  else r["config"] for r in records}
+    comparable = {r["key"]: methods[r["method"]].label_config(methods[r["method"]].without_neutral_defaults(
+        r["config"])) if r["method"] in methods else r["config"] for r in records}
     configs: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         if comparable[r["key"]] not in configs[r["method"]]:
@@ -555,8 +556,9 @@ def auc_table(records: list[dict[str, Any]]) -> str:
     """Markdown: AUC x 100, mean ± sample std over seeds, one table per (train -> test) pair."""
     aucs: dict[tuple, list[float]] = defaultdict(list)
     na: set[tuple] = set()
+    labels = row_labels(records)  # one row per method configuration, never two configurations averaged
     for r in records:
-        cell = (r["train"], r["test"], r["method"], r["shots"], r.get("test_size"))
+        cell = (r["train"], r["test"], labels[r["key"]], r["shots"], r.get("test_size"))
         if r["status"] == "ok":
             aucs[cell].append(r["auc"])
         else:

@@ -70,10 +70,13 @@ def plan(grid: Grid) -> list[Cell]:
     """All cells of the grid with their keys; validates names and K before anything runs."""
     cells = []
     data_dir = _data_dir(grid)
+    device = _resolve_device(grid.device)
     for name in grid.methods:
         method = registry.build(name, grid.params.get(name))
-        config = method.config()
-        result_config = method.result_config()
+        precision = method.precision(device)
+        in_precision = {"precision": precision} if precision else {}  # absent: float32, as keys always were
+        config = {**method.config(), **in_precision}
+        result_config = {**method.result_config(), **in_precision}
         for train_plan, k, seed, test in product(grid.train, grid.shots, grid.seeds, grid.test):
             shots_from = training_set(train_plan, k, seed, data_dir)  # raises if K is too large
             test_data = load_domain(test, data_dir)
@@ -135,9 +138,11 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
     What the fit saves goes to a folder named after the fit alone, so a method that keeps its trained
     state there (tallrec's adapter) is not trained again for another test domain or test subset."""
     device = _resolve_device(grid.device)
+    if device == "cuda" and provenance.default_device() != "cuda":
+        raise BenchError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto")
     common = {
         "device": device,
-        "machine": provenance.machine(),
+        "machine": provenance.machine(device),
         "versions": provenance.package_versions(),
         "git_commit": provenance.git_commit(),
         "run_config": asdict(grid),

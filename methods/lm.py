@@ -87,6 +87,12 @@ class _LMMethod(Method):
     def config(self) -> dict[str, Any]:
         return {name: getattr(self, "score_kind" if name == "score" else name) for name in self.parameters()}
 
+    def precision(self, device: str) -> str | None:
+        from bench.models import precision_for
+
+        name = precision_for(device)
+        return None if name == "float32" else name
+
     def _check_score_kind(self, kind: str) -> str:
         from bench.lm_scorer import SCORES
 
@@ -542,6 +548,12 @@ class TallRec(_LMMethod):
         self._adapter: Path | None = None
         self._extra: dict[str, Any] = {}
         self._stop_after_steps: int | None = None  # test hook: simulate an interrupted run
+
+    @classmethod
+    def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """A report row says `preset=paper`, not the ten settings the paper preset implies."""
+        implied = PRESETS.get(config.get("preset"), {})
+        return {k: v for k, v in config.items() if not (k in implied and implied[k] == v)}
 
     def settings(self) -> TuningSettings:
         return TuningSettings(**{f: getattr(self, f) for f in TuningSettings.__dataclass_fields__})

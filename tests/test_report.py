@@ -163,3 +163,20 @@ def test_a_parameter_added_later_at_its_neutral_value_is_the_same_row():
 
 def test_auc_table_still_prints(records):
     assert "| like-ratio |" in report.auc_table(records)
+
+
+def test_a_preset_names_its_row_and_the_auc_table_never_averages_two_configurations():
+    from methods.lm import PRESETS
+
+    fast = [make_record("tallrec", "movie", "movie", 16, seed, signal=0.2, config={"preset": "fast", **PRESETS["fast"]})
+            for seed in (0, 1)]
+    paper = make_record("tallrec", "movie", "movie", 16, 0, signal=2.0, config={"preset": "paper", **PRESETS["paper"]})
+    tuned = make_record("tallrec", "movie", "movie", 16, 1, config={"preset": "paper", **PRESETS["paper"],
+                                                                   "learning_rate": 3e-4})
+    labels = report.row_labels([*fast, paper, tuned])
+    assert labels[fast[0]["key"]] == labels[fast[1]["key"]] == "tallrec[preset=fast]"
+    assert labels[paper["key"]] == "tallrec[preset=paper]"  # the preset's own learning rate goes unsaid
+    assert labels[tuned["key"]] == "tallrec[learning_rate=0.0003, preset=paper]"
+    table = report.auc_table([*fast, paper, tuned])
+    assert "| tallrec[preset=fast] | " in table and "(n=2)" in table
+    assert table.count("| tallrec[") == 3  # three configurations, three rows

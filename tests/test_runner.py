@@ -82,3 +82,32 @@ def test_records_share_test_set_files_and_read_back_whole(data_dir, store_dir):
     for record in records:
         assert len(record["sample_ids"]) == len(record["labels"]) == len(record["scores"]) == 60
         assert record == store.load(record["method"], record["key"])
+
+
+def test_an_lm_cell_in_bfloat16_is_not_the_float32_cell(data_dir):
+    """The same LM cell on a GPU (bf16) and on a CPU (float32) gives different scores: never reuse one
+    for the other. Methods whose numbers do not depend on the device keep one key."""
+    def lm_grid(device: str) -> runner.Grid:
+        return runner.Grid(methods=["zero-shot", "test-constant"], shots=[16], seeds=[0], train=["movie"],
+                           test=["movie"], test_size=50, data_dir=str(data_dir), device=device)
+
+    lm_cpu, constant_cpu = runner.plan(lm_grid("cpu"))
+    lm_gpu, constant_gpu = runner.plan(lm_grid("cuda"))  # planning only: no GPU needed
+    assert "precision" not in lm_cpu.config  # float32: keys as they were before precision was recorded
+    assert lm_gpu.config["precision"] == "bfloat16"
+    assert lm_gpu.key != lm_cpu.key and lm_gpu.fit_key != lm_cpu.fit_key
+    assert constant_gpu.key == constant_cpu.key and "precision" not in constant_gpu.config
+
+
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error(data_dir, tmp_path, monkeypatch):
+    import pytest
+
+    from bench import provenance
+    from bench.errors import BenchError
+
+    monkeypatch.setattr(provenance, "default_device", lambda: "cpu")  # a machine with no GPU
+    g = grid(data_dir)
+    g.device = "cuda"
+    with pytest.raises(BenchError, match="--device cuda .* no CUDA GPU; use --device cpu or auto"):
+        runner.run(g, ResultStore(tmp_path), progress=False)
+    assert not list(ResultStore(tmp_path).records())
