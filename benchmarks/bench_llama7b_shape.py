@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -124,7 +126,9 @@ def time_tuning(model, prompts, micro_batch: int, steps: int, device: str, name:
     with tempfile.TemporaryDirectory() as tmp:
         warm = TuningSettings(**{**settings.__dict__, "epochs": 1})
         tune_lora(model, IdsOnlyTokenizer(), examples[:micro_batch], None, warm, seed=0, out_dir=Path(tmp) / "warm")
-        if device == "cuda":
+        if device == "cuda":  # each way starts from an empty cache: no fragmentation left by the one before
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         result = tune_lora(model, IdsOnlyTokenizer(), examples, None, settings, seed=0, out_dir=Path(tmp) / "run")
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
@@ -141,42 +145,70 @@ def main() -> None:
     parser.add_argument("--rest", type=int, nargs=2, default=(150, 230), help="range of each prompt's own tokens")
     parser.add_argument("--score-batch", type=int, default=64)
     parser.add_argument("--reference-batch", type=int, default=32)
-    parser.add_argument("--reference-prompts", type=int, default=64, help="the reference is slow: time this many")
+    parser.add_argument("--reference-prompts", type=int, default=64,
+                        help="the reference is slow: time this many (0: skip it)")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--micro-batch", type=int, default=32)
     parser.add_argument("--tuning-steps", type=int, default=2, help="optimizer steps over up to 128 prompts")
-    parser.add_argument("--chunk-tokens", type=int, default=4096, help="max_forward_tokens for the chunked runs")
+    parser.add_argument("--chunk-tokens", type=int, nargs="+", default=[4096, 2048],
+                        help="max_forward_tokens values for the chunked runs")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="time each tuning way this many times, alternating the order; report the median")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
     import torch
+    import transformers
 
     dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
     model = random_model(args.shape, args.device, dtype)
     prompts = synthetic_prompts(args.prompts, SHAPES[args.shape]["vocab_size"], args.preamble, tuple(args.rest))
     figures = {"shape": args.shape, "device": args.device, "dtype": str(dtype),
                "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
-               "torch": torch.__version__, "prompts": len(prompts),
+               "torch": torch.__version__, "transformers": transformers.__version__,
+               "attention": model.config._attn_implementation, "prompts": len(prompts),
+               "alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF"),
                "mean_prompt_tokens": float(np.mean([len(p) for p in prompts])), "preamble_tokens": args.preamble}
-    figures["scoring_prompts_per_s"] = round(time_scorer(model, prompts, args.score_batch, prompts[0][: args.preamble],
-                                                         args.device), 2)
-    print(figures, flush=True)
-    figures["reference_prompts_per_s"] = round(time_reference(model, prompts[: args.reference_prompts],
-                                                              args.reference_batch, args.max_new_tokens, args.device), 3)
-    figures["scoring_speedup"] = round(figures["scoring_prompts_per_s"] / figures["reference_prompts_per_s"], 1)
-    print(figures, flush=True)
-    figures.update(time_tuning(model, prompts[:128], args.micro_batch, args.tuning_steps, args.device))
-    print(figures, flush=True)
-    ways = {"tuning_shared_prefix": {"share_prefix": True},
-            "tuning_chunked": {"max_forward_tokens": args.chunk_tokens},
-            "tuning_chunked_shared_prefix": {"share_prefix": True, "max_forward_tokens": args.chunk_tokens}}
-    for name, options in ways.items():
-        figures.update(time_tuning(model, prompts[:128], args.micro_batch, args.tuning_steps, args.device, name,
-                                   **options))
-        figures[f"{name}_speedup"] = round(figures[f"{name}_tokens_per_s"] / figures["tuning_tokens_per_s"], 2)
+
+    def measure(name: str, compute) -> None:
+        """One figure at a time, each written out at once: a failure or a time limit keeps the others."""
+        try:
+            figures.update(compute())
+        except Exception as exc:  # noqa: BLE001 - a device run must report what it could measure
+            figures[f"{name}_error"] = f"{type(exc).__name__}: {exc}"[:500]
         print(figures, flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=1))
+
+    measure("scoring", lambda: {"scoring_prompts_per_s": round(
+        time_scorer(model, prompts, args.score_batch, prompts[0][: args.preamble], args.device), 2)})
+    if args.reference_prompts:
+        measure("reference", lambda: {"reference_prompts_per_s": round(time_reference(
+            model, prompts[: args.reference_prompts], args.reference_batch, args.max_new_tokens, args.device), 3)})
+    if "scoring_prompts_per_s" in figures and "reference_prompts_per_s" in figures:
+        figures["scoring_speedup"] = round(figures["scoring_prompts_per_s"] / figures["reference_prompts_per_s"], 1)
+    ways = {"tuning": {}, "tuning_shared_prefix": {"share_prefix": True}}
+    for tokens in args.chunk_tokens:
+        ways[f"tuning_chunked{tokens}"] = {"max_forward_tokens": tokens}
+        ways[f"tuning_chunked{tokens}_shared_prefix"] = {"share_prefix": True, "max_forward_tokens": tokens}
+    runs: dict[str, list[dict]] = {name: [] for name in ways}
+    for repeat in range(args.repeats):
+        order = list(ways) if repeat % 2 == 0 else list(reversed(ways))
+        for name in order:
+            measure(name, lambda name=name: runs[name].append(time_tuning(
+                model, prompts[:128], args.micro_batch, args.tuning_steps, args.device, name, **ways[name])) or {})
+    for name, done in runs.items():
+        if not done:
+            continue
+        speeds = [d[f"{name}_tokens_per_s"] for d in done]
+        figures.update(done[0])
+        figures[f"{name}_tokens_per_s"] = round(statistics.median(speeds), 1)
+        figures[f"{name}_tokens_per_s_runs"] = speeds
+        figures[f"{name}_peak_gib"] = max((d[f"{name}_peak_gib"] or 0) for d in done) or None
+        if name != "tuning" and runs["tuning"]:
+            figures[f"{name}_speedup"] = round(figures[f"{name}_tokens_per_s"] / figures["tuning_tokens_per_s"], 2)
     for key, value in figures.items():
-        print(f"{key:28s} {value}")
+        print(f"{key:40s} {value}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
 
