@@ -166,10 +166,11 @@ def device_and_dtype(device: str = "auto") -> tuple[str, Any]:
     """CUDA in bf16 when available (or asked for), otherwise CPU in float32."""
     import torch
 
+    from bench.provenance import default_device, require_device
+
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise BenchError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto")
+        device = default_device()
+    require_device(device)
     return device, getattr(torch, precision_for(device))
 
 

@@ -60,6 +60,14 @@ def machine(device: str = "cpu") -> str:
     return where
 
 
+def require_device(device: str) -> None:
+    """A clear error, before anything runs, when a CUDA run is asked for on a machine without one."""
+    if device == "cuda" and default_device() != "cuda":
+        from bench.errors import BenchError
+
+        raise BenchError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto")
+
+
 def default_device() -> str:
     """'cuda' when a GPU is usable, else 'cpu' (torch is imported only when asked)."""
     try:

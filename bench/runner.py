@@ -138,8 +138,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
     What the fit saves goes to a folder named after the fit alone, so a method that keeps its trained
     state there (tallrec's adapter) is not trained again for another test domain or test subset."""
     device = _resolve_device(grid.device)
-    if device == "cuda" and provenance.default_device() != "cuda":
-        raise BenchError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto")
+    provenance.require_device(device)
     common = {
         "device": device,
         "machine": provenance.machine(device),
