@@ -192,11 +192,17 @@ def main() -> None:
         ways[f"tuning_chunked{tokens}"] = {"max_forward_tokens": tokens}
         ways[f"tuning_chunked{tokens}_shared_prefix"] = {"share_prefix": True, "max_forward_tokens": tokens}
     runs: dict[str, list[dict]] = {name: [] for name in ways}
+
+    def tune_once(name: str) -> dict:
+        """One timing of one way, kept in `runs`; the median is written into `figures` below."""
+        runs[name].append(time_tuning(model, prompts[:128], args.micro_batch, args.tuning_steps, args.device, name,
+                                      **ways[name]))
+        return {}
+
     for repeat in range(args.repeats):
         order = list(ways) if repeat % 2 == 0 else list(reversed(ways))
         for name in order:
-            measure(name, lambda name=name: runs[name].append(time_tuning(
-                model, prompts[:128], args.micro_batch, args.tuning_steps, args.device, name, **ways[name])) or {})
+            measure(name, lambda name=name: tune_once(name))
     for name, done in runs.items():
         if not done:
             continue
