@@ -160,7 +160,9 @@ def main() -> None:
     import torch
     import transformers
 
-    dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
+    from bench.models import precision_for
+
+    dtype = getattr(torch, precision_for(args.device))  # what the LM methods load in on that device
     model = random_model(args.shape, args.device, dtype)
     prompts = synthetic_prompts(args.prompts, SHAPES[args.shape]["vocab_size"], args.preamble, tuple(args.rest))
     figures = {"shape": args.shape, "device": args.device, "dtype": str(dtype),
