@@ -8,7 +8,9 @@ Measures, in one run on one device, the code the LM methods use:
 - LoRA tuning: `methods.lm.tune_lora` (q/v, r=8, micro-batch 32, loss on all tokens), in real
   (unpadded) tokens/s, with the peak GPU memory; as the authors compute it, then with `share_prefix`
   (the preamble run once per micro-batch), `max_forward_tokens` (each micro-batch as length-sorted
-  chunks: less padding, lower peak) and both.
+  chunks: less padding, lower peak) and both; with `--compile`, also plain and `share_prefix` with the
+  decoder under torch.compile. Each way is timed after a warm-up step over the same micro-batches
+  (allocator blocks reserved, shapes compiled), so the figure is the steady state.
 
 Prompts are synthetic token ids shaped like the movie prompts: one shared preamble and a per-prompt
 rest, lengths drawn from a fixed range (the LLaMA tokenizer is not needed for timing).
@@ -111,8 +113,10 @@ def time_reference(model, prompts, batch_size: int, max_new_tokens: int, device:
     return len(prompts) / (time.perf_counter() - started)
 
 
-def time_tuning(model, prompts, micro_batch: int, steps: int, device: str, name: str = "tuning", **options) -> dict:
-    """`options`: TuningSettings fields that change how a step is computed (share_prefix, max_forward_tokens)."""
+def time_tuning(model, prompts, micro_batch: int, steps: int, device: str, name: str = "tuning",
+                compiled: bool = False, **options) -> dict:
+    """`options`: TuningSettings fields that change how a step is computed (share_prefix, max_forward_tokens);
+    `compiled`: the decoder under torch.compile (fused elementwise kernels), for this way only."""
     import torch
 
     from methods.lm import TuningSettings, tune_lora
@@ -123,17 +127,29 @@ def time_tuning(model, prompts, micro_batch: int, steps: int, device: str, name:
                               epochs=steps, eval_steps=10**9, patience=10, cutoff_len=512, warmup_steps=0,
                               valid_size=0, train_on_inputs=True, **options)
     tokens = sum(len(e["input_ids"]) for e in examples) * steps
-    with tempfile.TemporaryDirectory() as tmp:
-        warm = TuningSettings(**{**settings.__dict__, "epochs": 1})
-        tune_lora(model, IdsOnlyTokenizer(), examples[:micro_batch], None, warm, seed=0, out_dir=Path(tmp) / "warm")
-        if device == "cuda":  # each way starts from an empty cache: no fragmentation left by the one before
-            torch.cuda.synchronize()
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-        result = tune_lora(model, IdsOnlyTokenizer(), examples, None, settings, seed=0, out_dir=Path(tmp) / "run")
+    if device == "cuda":  # each way starts from an empty cache: no fragmentation left by the one before
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+    decoder = model.get_decoder()
+    if compiled:  # traced at the first call, with the LoRA layers tune_lora has put in by then
+        decoder.forward = torch.compile(decoder.forward, dynamic=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            # Warm-up: one whole step over the same micro-batches, so the timed run finds the allocator's
+            # blocks already reserved and every shape already compiled (compile time is reported apart).
+            warm = TuningSettings(**{**settings.__dict__, "epochs": 1})
+            warm_result = tune_lora(model, IdsOnlyTokenizer(), examples, None, warm, seed=0, out_dir=Path(tmp) / "warm")
+            if device == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            result = tune_lora(model, IdsOnlyTokenizer(), examples, None, settings, seed=0, out_dir=Path(tmp) / "run")
+    finally:
+        if compiled:
+            del decoder.forward  # back to the class's eager forward for the ways that follow
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
     return {f"{name}_tokens_per_s": round(tokens / result.train_seconds, 1), f"{name}_seconds": round(result.train_seconds, 2),
-            f"{name}_real_tokens": tokens, f"{name}_peak_gib": round(peak, 2) if peak else None}
+            f"{name}_real_tokens": tokens, f"{name}_peak_gib": round(peak, 2) if peak else None,
+            f"{name}_warmup_seconds": round(warm_result.train_seconds, 2)}
 
 
 def main() -> None:
@@ -154,6 +170,8 @@ def main() -> None:
                         help="max_forward_tokens values for the chunked runs")
     parser.add_argument("--repeats", type=int, default=1,
                         help="time each tuning way this many times, alternating the order; report the median")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the plain and share_prefix ways with the decoder under torch.compile")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -193,6 +211,9 @@ def main() -> None:
     for tokens in args.chunk_tokens:
         ways[f"tuning_chunked{tokens}"] = {"max_forward_tokens": tokens}
         ways[f"tuning_chunked{tokens}_shared_prefix"] = {"share_prefix": True, "max_forward_tokens": tokens}
+    if args.compile:
+        ways["tuning_compiled"] = {"compiled": True}
+        ways["tuning_compiled_shared_prefix"] = {"compiled": True, "share_prefix": True}
     runs: dict[str, list[dict]] = {name: [] for name in ways}
 
     def tune_once(name: str) -> dict:
