@@ -9,8 +9,8 @@ Measures, in one run on one device, the code the LM methods use:
   (unpadded) tokens/s, with the peak GPU memory; as the authors compute it, then with `share_prefix`
   (the preamble run once per micro-batch), `max_forward_tokens` (each micro-batch as length-sorted
   chunks: less padding, lower peak) and both; with `--compile`, also plain and `share_prefix` with the
-  decoder under torch.compile. Each way is timed after a warm-up step over the same micro-batches
-  (allocator blocks reserved, shapes compiled), so the figure is the steady state.
+  decoder under torch.compile. Each way is timed after a warm-up step (the timed run's first step:
+  allocator blocks reserved, shapes compiled), so the figure is close to the steady state.
 
 Prompts are synthetic token ids shaped like the movie prompts: one shared preamble and a per-prompt
 rest, lengths drawn from a fixed range (the LLaMA tokenizer is not needed for timing).
@@ -135,8 +135,8 @@ def time_tuning(model, prompts, micro_batch: int, steps: int, device: str, name:
         decoder.forward = torch.compile(decoder.forward, dynamic=True)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            # Warm-up: one whole step over the same micro-batches, so the timed run finds the allocator's
-            # blocks already reserved and every shape already compiled (compile time is reported apart).
+            # Warm-up: one whole step (the timed run's first), so the timed run finds the allocator's blocks
+            # reserved and its shapes mostly compiled already (compile time is reported apart).
             warm = TuningSettings(**{**settings.__dict__, "epochs": 1})
             warm_result = tune_lora(model, IdsOnlyTokenizer(), examples, None, warm, seed=0, out_dir=Path(tmp) / "warm")
             if device == "cuda":
