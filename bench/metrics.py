@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from bench.errors import BenchError
 
 
@@ -14,3 +16,18 @@ def auc(labels: Sequence[int], scores: Sequence[float]) -> float:
     if len(set(labels)) < 2:
         raise BenchError("AUC needs both liked and not-liked samples in the test set; use a larger --test-size")
     return float(roc_auc_score(labels, scores))
+
+
+def auc_reach(labels: Sequence[int], scores: Sequence[float], tolerance: float) -> tuple[float, float]:
+    """The lowest and highest AUC that `scores` can give when each one moves by at most `tolerance`.
+
+    Float sums differ in their last bits between CPUs (AVX2 and AVX-512 kernels add in other
+    orders), so two near-tied scores can swap and move the AUC by half a pair or more while every
+    score stays within its tolerance. A (positive, negative) pair whose gap is within 2 x tolerance
+    can go either way, which is what shifting every positive down (or up) by 2 x tolerance
+    computes: the AUC a regression check may accept is this interval, not one number.
+    """
+    y = np.asarray(labels, dtype=int)
+    s = np.asarray(scores, dtype=float)
+    shift = 2.0 * float(tolerance) * y
+    return auc(y, s - shift), auc(y, s + shift)
