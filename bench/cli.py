@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from bench import cell_status, data, launchers, registry, report, runner, suites, tallrec_json
+from bench import audit, cell_status, data, launchers, registry, report, runner, suites, tallrec_json
 from bench.errors import BenchError
 from bench.paths import default_store
 from bench.store import ResultStore
@@ -92,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
         dest="data_command", required=True)
     info = dat.add_parser("info", help="where each domain's data comes from, with sample counts")
     _data_dir_arg(info)
+    aud = dat.add_parser("audit", help="per split: users, samples per user, test history overlap, time and "
+                         "unseen items", description="Print facts about a domain's splits: per split the samples, "
+                         "users, samples per user and share liked; the share of test samples' history entries "
+                         "that are other test samples' targets (same user, same item); where the source has "
+                         "timestamps, how much of the train pool is later than the test; and the test target "
+                         "items the train pool never shows. Why: samples of one user are not independent (the "
+                         "movie test set is few users with overlapping history windows), so the statistics "
+                         "resample users, not samples, and a result is read with these facts in mind.")
+    aud.add_argument("domain", help="movie or book")
+    aud.add_argument("--json", action="store_true", help="print the facts as JSON instead of a table")
+    _data_dir_arg(aud)
     pull = dat.add_parser("pull", help="download a domain's files into the user cache (sha256-checked)")
     pull.add_argument("domain", choices=data.DOMAINS)
     export = dat.add_parser("export", help="write a split in the authors' JSON format")
@@ -184,6 +196,9 @@ def cmd_data(args: argparse.Namespace) -> None:
                 continue
             print(f"{domain}: {d.source} at {d.location}; train pool {len(d.train)}, valid {len(d.valid)}, "
                   f"test {len(d.test)}; fingerprints {d.fingerprints}")
+    elif args.data_command == "audit":
+        facts = audit.audit(data.load_domain(args.domain, args.data_dir))
+        print(json.dumps(facts, indent=2) if args.json else audit.audit_text(facts))
     else:
         domain = data.load_domain(args.domain, args.data_dir)
         out = args.out or Path(f"{args.domain}-{args.split}.json")

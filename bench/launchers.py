@@ -199,6 +199,7 @@ def run_slurm(grid: Grid, store: ResultStore, options: SlurmOptions, progress: b
     # Keys follow the tasks' device, not this node's: with GPUs per task, LM cells are bfloat16 cells.
     tasks_device = "cuda" if options.gpus_per_task else "cpu"
     cells = runner.plan(grid if grid.device != "auto" else replace(grid, device=tasks_device))
+    runner.write_audits(grid, store)
     groups = runner.pending_groups(cells, store, summary)
     live = cell_status.live_cells(store)  # cells an earlier job is still computing: never run twice
     still_running = [c.key for g in groups for c in g if c.key in live]

@@ -93,6 +93,8 @@ def build_splits(ratings: list[Rating], titles: dict[str, str]) -> dict[str, lis
             history=tuple(HistoryItem(item(r), r.rating > 3) for r in window[:-1]),
             target=item(window[-1]),
             label=int(window[-1].rating > 3),
+            user=user,
+            timestamp=window[-1].timestamp,
         )
 
     splits: dict[str, list[Sample]] = {}

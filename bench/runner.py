@@ -120,10 +120,23 @@ def pending_groups(cells: list[Cell], store: ResultStore, summary: RunSummary) -
     return list(pending.values())
 
 
+def write_audits(grid: Grid, store: ResultStore) -> None:
+    """Store the audit of each test domain's data (`bench.audit`) once, so that the report, a pure
+    function of the store, can say how many users a test set holds and how its samples overlap."""
+    from bench.audit import audit
+
+    for name in dict.fromkeys(grid.test):
+        domain = load_domain(name, _data_dir(grid))
+        if not store.has_audit(name, domain.fingerprints["test"]):
+            store.write_audit(name, domain.fingerprints["test"], audit(domain))
+
+
 def run(grid: Grid, store: ResultStore, progress: bool = True) -> RunSummary:
     """Compute every missing cell of `grid`; returns which cells were computed, reused or n/a."""
     summary = RunSummary()
-    groups = pending_groups(plan(grid), store, summary)
+    cells = plan(grid)
+    write_audits(grid, store)
+    groups = pending_groups(cells, store, summary)
     bar = tqdm(total=sum(len(g) for g in groups), desc="cells", unit="cell", disable=not progress)
     for group in groups:
         run_group(group, grid, store, summary, bar)
@@ -191,7 +204,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
             labels = [s.label for s in samples]
             record.update(
                 status="ok", auc=auc(labels, scores), sample_ids=[s.uid for s in samples],
-                labels=labels, scores=scores, fit_seconds=fit_seconds, score_seconds=score_seconds,
+                labels=labels, users=[s.user for s in samples], scores=scores, fit_seconds=fit_seconds, score_seconds=score_seconds,
                 wall_seconds=fit_seconds / len(applicable) + score_seconds,
                 peak_rss_mb=_peak_rss_mb(), method_extra=method.extra_record(),
             )

@@ -31,6 +31,11 @@ class Sample:
     """One question: will this user like `target`, given `history`? `label` is 1 for liked.
 
     `uid` identifies the sample within its domain and split (for per-sample scores in records).
+    `user` is whose question it is: several samples of one user are not independent (the movie
+    test set is 1000 samples from 16 users), so statistics resample users, not samples. A source
+    without user ids (the authors' book files) gives each sample a user of its own.
+    `timestamp` is when the target interaction happened, where the source says (movie), for audits
+    of how a split sits in time.
     """
 
     uid: str
@@ -38,6 +43,8 @@ class Sample:
     history: tuple[HistoryItem, ...]
     target: Item
     label: int
+    user: str = ""
+    timestamp: int | None = None
 
     @property
     def liked_items(self) -> list[Item]:
@@ -48,9 +55,16 @@ class Sample:
         return [h.item for h in self.history if not h.liked]
 
 
+#: Sample fields the fingerprint leaves out: they were added after results were keyed by it, and
+#: neither changes what a method sees (a movie uid already names its user and position).
+UNFINGERPRINTED = ("user", "timestamp")
+
+
 def fingerprint(samples: list[Sample]) -> str:
-    """A short sha256 over the samples' full content: two runs on equal data share it."""
+    """A short sha256 over the samples' content (history, target, label, ids): two runs on equal
+    data share it."""
     digest = hashlib.sha256()
     for sample in samples:
-        digest.update(json.dumps(asdict(sample), sort_keys=True).encode())
+        content = {k: v for k, v in asdict(sample).items() if k not in UNFINGERPRINTED}
+        digest.update(json.dumps(content, sort_keys=True).encode())
     return digest.hexdigest()[:16]

@@ -2,7 +2,8 @@
 
 Layout under the store root:
   records/<method>/<key>.json   the record (config, AUC, per-sample scores, provenance)
-  testsets/<digest>.json        sample ids and labels of a test set, shared by every record scored on it
+  testsets/<digest>.json        sample ids, labels and users of a test set, shared by every record scored on it
+  audits/<domain>-<fingerprint>.json   facts about a test domain's data (`bench.audit`), for the report
   artifacts/<key>/              what a method trained (adapters, checkpoints); ignored by git
 Records name their test set by digest instead of repeating thousands of ids and labels each, which
 keeps the committed store small; `load` and `records` join them back, so readers see whole records.
@@ -27,6 +28,9 @@ def cell_key(identity: dict[str, Any]) -> str:
 
 
 TEST_SET_FIELDS = ("sample_ids", "labels")
+#: Stored with the test set but not part of its digest: users were recorded after test sets were
+#: named by the digest of their ids and labels, which they do not change.
+TEST_SET_EXTRA_FIELDS = ("users",)
 
 
 def write_json_atomically(path: Path, payload: Any, indent: int | None = 1) -> None:
@@ -58,14 +62,16 @@ class ResultStore:
         return self._joined(json.loads(self._path(method, key).read_text()))
 
     def write(self, record: dict[str, Any]) -> Path:
-        """Write one record atomically; its sample ids and labels go to the shared test-set file."""
+        """Write one record atomically; its sample ids, labels and users go to the shared test-set file."""
         record = dict(record)
         if all(field in record for field in TEST_SET_FIELDS):
             test_set = {field: record.pop(field) for field in TEST_SET_FIELDS}
             digest = hashlib.sha256(json.dumps(test_set).encode()).hexdigest()[:20]
+            test_set.update({field: record.pop(field) for field in TEST_SET_EXTRA_FIELDS if field in record})
             test_set_path = self.root / "testsets" / f"{digest}.json"
-            if not test_set_path.is_file():
-                write_json_atomically(test_set_path, test_set, indent=None)
+            if not test_set_path.is_file() or set(test_set) - set(self._test_set(digest)):
+                write_json_atomically(test_set_path, test_set, indent=None)  # new, or gains its users
+                self._test_set.cache_clear()
             record["test_set"] = digest
         path = self._path(record["method"], record["key"])
         write_json_atomically(path, record, indent=None)
@@ -79,6 +85,20 @@ class ResultStore:
         if "test_set" in record:
             record.update({field: list(values) for field, values in self._test_set(record["test_set"]).items()})
         return record
+
+    def has_audit(self, domain: str, fingerprint: str) -> bool:
+        return (self.root / "audits" / f"{domain}-{fingerprint}.json").is_file()
+
+    def write_audit(self, domain: str, fingerprint: str, facts: dict[str, Any]) -> None:
+        write_json_atomically(self.root / "audits" / f"{domain}-{fingerprint}.json", facts)
+
+    def audits(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(domain, test fingerprint) -> the audit facts stored for it."""
+        found = {}
+        for path in sorted((self.root / "audits").glob("*.json")):
+            domain, _, fingerprint = path.stem.rpartition("-")
+            found[(domain, fingerprint)] = json.loads(path.read_text())
+        return found
 
     def artifact_dir(self, key: str) -> Path:
         return self.root / "artifacts" / key

@@ -73,6 +73,7 @@ def parse_record(domain: str, record: dict, uid: str) -> Sample:
         history=tuple([HistoryItem(i, True) for i in liked] + [HistoryItem(i, False) for i in disliked]),
         target=_parse_item(domain, target_text[:-2]),
         label=_LABELS[record["output"]],
+        user=uid,  # the released files carry no user ids: each record counts as its own user
     )
 
 
