@@ -51,6 +51,9 @@ class Method:
     #: Parameters added after results were recorded, with the value that reproduces the earlier
     #: behaviour: left out of the key while they hold it, so earlier cells keep their keys (recorded).
     key_neutral_defaults: ClassVar[dict[str, Any]] = {}
+    #: Parameters a report row always names, at their defaults too (an LM row says its model, preset,
+    #: precision and score kind, so that a small CPU run cannot pass for the paper's LLaMA-7B row).
+    always_labelled: ClassVar[tuple[str, ...]] = ()
 
     def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
         """Learn from the K shots; training-free methods keep this as it is."""
@@ -60,9 +63,21 @@ class Method:
 
     @classmethod
     def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """What tells this configuration apart in a report row: `config` less what follows from the
-        rest (a preset's own settings). Configurations that differ keep different labels."""
-        return config
+        """What a report row names of a recorded `config`: the parameters that are not at their
+        defaults (operational ones and key-neutral ones left out), and `always_labelled`, in that
+        order first. Configurations with different results keep different labels."""
+        defaults = {n: p.default for n, p in cls.parameters().items()}
+        config = cls.without_neutral_defaults(config)
+        shown = {k: config[k] for k in cls.always_labelled if k in config}
+        shown.update({k: v for k, v in sorted(config.items()) if k not in shown and k not in cls.operational_parameters
+                      and (k not in defaults or v != defaults[k])})
+        return shown
+
+    @classmethod
+    def row_label(cls, config: dict[str, Any]) -> str:
+        """`name`, or `name[k=v, ...]` with what `label_config` names."""
+        shown = cls.label_config(config)
+        return f"{cls.name}[{', '.join(f'{k}={v}' for k, v in shown.items())}]" if shown else cls.name
 
     def precision(self, device: str) -> str | None:
         """The number format this method computes in on `device` when it is not float32 (an LM in

@@ -1,19 +1,19 @@
 """Paper-style reports from the results store alone: a pure function of the records.
 
 `write_reports` renders into one folder:
-  report.md        Table 1 (in-domain AUC x 100, mean ± std over seeds, best per column in bold, the
-                   paper's numbers beside), per-cell 95% bootstrap intervals and DeLong tests against
-                   the strongest baseline, the cross-domain table, and a summary in words
+  report.md        the answer first (does anything beat the strongest training-free baseline, by the
+                   user-level test?), Table 1 (in-domain AUC x 100), the cross-domain table, per-cell
+                   intervals, UAUC and paired tests, the test sets' audit, and the compute cost per cell
   tables.tex       the same tables in LaTeX (booktabs)
   auc_vs_k.*, cross_domain.*   figures (PNG and PDF), see bench/figures.py
   auc.md           the plain per-(train -> test) table that `bench run` prints
-  (report.md ends with the compute cost per cell: fit, scoring and wall seconds, device, machine)
 
-Statistics, stated in every caption: the confidence interval and the paired test use one seed's
-record per cell (the lowest seed that both methods have, normally seed 0), because both resample or
-pair *test samples*, which is what a seed's record holds; the spread over seeds is the ± std.
-DeLong p-values are Holm-corrected over the comparisons in each column.
-Records with different test subsets (`test_size`) never share a table.
+Statistics (bench/statistics.py), stated in every caption: samples of one user are not independent,
+so intervals and tests resample users. A cell's interval is that of its mean over runs (seeds), by a
+two-level bootstrap of users and seeds; a method whose seeds give identical scores is one run. Each
+cell is compared with the column's strongest training-free baseline by a paired cluster bootstrap
+of the difference of means, Holm-corrected over the column. Records with different test subsets
+(`test_size`) never share a table.
 """
 
 from __future__ import annotations
@@ -27,21 +27,27 @@ from typing import Any
 
 import numpy as np
 
-from bench.statistics import DelongResult, bootstrap_auc_ci, delong_test
+from bench.statistics import N_RESAMPLES, PairedDifference, holm, mean_auc_interval, paired_difference, uauc
 from bench.store import ResultStore
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.toml")
 DOMAINS = ("movie", "book")
 ALPHA = 0.05
-#: Methods that count as baselines: the strongest of them in each column is what the others are
-#: tested against (the paper's question: does the LLM beat what a recommender could do anyway?).
-BASELINE_PREFIXES = ("random", "like-ratio", "popularity", "gru4rec", "caser", "sasrec")
-#: Row order: baselines first (training-free, then sequential), then LLM methods, then the rest.
+#: The methods every other one is tested against: what a recommender gets without learning anything.
+#: The strongest of them in each column is the bar (the question: does the LLM beat that, really?).
+TRAINING_FREE = ("random", "popularity", "like-ratio")
+#: Row order: training-free first, then sequential baselines, then LM methods, then the rest.
 ROW_ORDER = ("random", "popularity", "like-ratio", "gru4rec", "caser", "sasrec", "zero-shot", "icl", "tallrec")
+STATISTICS_TEXT = (
+    "95% intervals resample test *users* (a cluster bootstrap: samples of one user are not independent) "
+    f"and, for a mean over seeds, the seeds too (a two-level percentile bootstrap, {N_RESAMPLES} resamples). "
+    "Tests: a paired cluster bootstrap of the difference of mean AUCs against the column's strongest "
+    "training-free baseline (the same users drawn for both), two-sided, Holm-corrected over the column, "
+    f"p < {ALPHA}. A method whose seeds give identical scores counts as one run.")
 
 
-def is_baseline(method: str) -> bool:
-    return method.startswith(BASELINE_PREFIXES)
+def is_training_free(method: str) -> bool:
+    return method in TRAINING_FREE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,14 +56,11 @@ def is_baseline(method: str) -> bool:
 
 @dataclass
 class Comparison:
-    """A method's paired DeLong test against the column's strongest baseline."""
+    """A cell's paired comparison with the column's strongest training-free baseline."""
 
     baseline: str
-    seed: int
-    result: DelongResult
+    result: PairedDifference
     p_holm: float = math.nan
-    seeds_significant: int = 0  # seeds with p < ALPHA (uncorrected), same sign as `result`
-    seeds_compared: int = 0
 
     @property
     def significant(self) -> bool:
@@ -76,13 +79,21 @@ class Cell:
     test_size: int | None
     records: list[dict[str, Any]] = field(default_factory=list)  # status ok, sorted by seed
     not_applicable: bool = False
-    ci: tuple[float, float] | None = None
-    ci_seed: int | None = None
+    interval: tuple[float, float] | None = None  # 95% interval of the mean over runs (users x seeds)
+    uauc: tuple[float, int] | None = None  # mean UAUC over runs, and the users it averages over
     comparison: Comparison | None = None
 
     @property
+    def runs(self) -> list[dict[str, Any]]:
+        """The records that differ: seeds whose scores are identical (a deterministic method) are one run."""
+        distinct: dict[tuple, dict[str, Any]] = {}
+        for r in self.records:
+            distinct.setdefault((tuple(r["sample_ids"]), tuple(r["scores"])), r)
+        return list(distinct.values())
+
+    @property
     def aucs(self) -> list[float]:
-        return [r["auc"] for r in self.records]
+        return [r["auc"] for r in self.runs]
 
     @property
     def mean(self) -> float:
@@ -90,7 +101,7 @@ class Cell:
 
     @property
     def std(self) -> float:
-        return float(np.std(self.aucs, ddof=1)) if len(self.records) > 1 else math.nan
+        return float(np.std(self.aucs, ddof=1)) if len(self.runs) > 1 else math.nan
 
     @property
     def seeds(self) -> list[int]:
@@ -100,36 +111,37 @@ class Cell:
     def n_test(self) -> int | None:
         return self.records[0]["n_test"] if self.records else None
 
+    @property
+    def users(self) -> list[str] | None:
+        """Whose each test sample is; None for records written before users were stored."""
+        return self.records[0].get("users") if self.records else None
 
-def _config_label(method: str, config: dict[str, Any], others: list[dict[str, Any]]) -> str:
-    """`method`, or `method[k=v, ...]` with the parameters that differ between its configurations."""
-    if len(others) <= 1:
-        return method
-    keys = sorted({k for c in others for k in c if any(c.get(k) != o.get(k) for o in others)})
-    shown = [f"{k}={config[k]}" for k in keys if k in config]  # an absent key: implied (a preset's)
-    return f"{method}[{', '.join(shown)}]" if shown else method
+    @property
+    def n_users(self) -> int | None:
+        return len(set(self.users)) if self.users else None
 
 
 def row_labels(records: list[dict[str, Any]]) -> dict[str, str]:
-    """Record key -> row label: one row per method configuration. A parameter added after earlier
-    records were written (the method's `key_neutral_defaults`) at its neutral value is the same
-    configuration as its absence; settings a preset implies are named by the preset alone."""
+    """Record key -> row label: one row per method configuration, named by what is not at its default
+    and, for LM methods, always by model, preset, precision and score kind (`Method.row_label`)."""
     from bench import registry
 
     methods = registry.available()
-    comparable = {r["key"]: methods[r["method"]].label_config(methods[r["method"]].without_neutral_defaults(
-        r["config"])) if r["method"] in methods else r["config"] for r in records}
-    configs: dict[str, list[dict]] = defaultdict(list)
-    for r in records:
-        if comparable[r["key"]] not in configs[r["method"]]:
-            configs[r["method"]].append(comparable[r["key"]])
-    return {r["key"]: _config_label(r["method"], comparable[r["key"]], configs[r["method"]]) for r in records}
+
+    def label(r: dict[str, Any]) -> str:
+        if r["method"] in methods:
+            return methods[r["method"]].row_label(r["config"])
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(r["config"].items()))
+        return f"{r['method']}[{shown}]" if shown else r["method"]
+
+    return {r["key"]: label(r) for r in records}
 
 
 def _row_sort_key(row: str) -> tuple:
+    """Families in ROW_ORDER; within one, each method's rows together, its defaults first."""
     method = row.split("[")[0]
     rank = next((i for i, prefix in enumerate(ROW_ORDER) if method.startswith(prefix)), len(ROW_ORDER))
-    return rank, row
+    return rank, method, row
 
 
 @dataclass
@@ -137,6 +149,7 @@ class Tables:
     """Every cell of the store, grouped by test subset (records with different test_size never mix)."""
 
     cells: dict[tuple, Cell]  # (test_size, train, test, shots, row) -> cell
+    audits: dict[str, dict] = field(default_factory=dict)  # test domain -> its audit facts, where stored
 
     def test_sizes(self) -> list[int | None]:
         return sorted({k[0] for k in self.cells}, key=lambda s: (s is not None, s or 0))
@@ -179,52 +192,38 @@ def aggregate(records: list[dict[str, Any]], *, with_statistics: bool = True) ->
 
 
 def strongest_baseline(cells: list[Cell]) -> Cell | None:
-    candidates = [c for c in cells if c.records and is_baseline(c.method)]
+    """The column's training-free cell with the highest mean: the bar every other method must clear."""
+    candidates = [c for c in cells if c.records and is_training_free(c.method)]
     return max(candidates, key=lambda c: (c.mean, c.row)) if candidates else None
 
 
-def _holm(p_values: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone)."""
-    order = np.argsort(p_values)
-    adjusted = np.empty(len(p_values))
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted.tolist()
-
-
-def _compare(cell: Cell, base: Cell) -> Comparison | None:
-    by_seed = {r["seed"]: r for r in base.records}
-    results: list[tuple[int, DelongResult]] = []
-    for r in cell.records:
-        other = by_seed.get(r["seed"])
-        if other is None or other["sample_ids"] != r["sample_ids"]:
-            continue
-        results.append((r["seed"], delong_test(r["labels"], r["scores"], other["scores"])))
-    if not results:
-        return None
-    seed, first = results[0]
-    agree = sum(1 for _, res in results if res.p_value < ALPHA and np.sign(res.difference) == np.sign(first.difference))
-    return Comparison(base.row, seed, first, seeds_significant=agree, seeds_compared=len(results))
+def _scored_alike(cell: Cell) -> bool:
+    """All of a cell's runs scored the same test samples (a paired or pooled statistic needs that)."""
+    return len({tuple(r["sample_ids"]) for r in cell.runs}) == 1
 
 
 def _add_statistics(tables: Tables) -> None:
-    columns = {k[:4] for k in tables.cells}
-    for column in columns:
-        cells = tables.column(*column)
+    from tqdm import tqdm
+
+    columns = sorted({k[:4] for k in tables.cells}, key=str)
+    for column in tqdm(columns, desc="statistics", unit="column", disable=None, leave=False):
+        cells = [c for c in tables.column(*column) if c.records and _scored_alike(c)]
         for cell in cells:
-            if cell.records:
-                first = cell.records[0]
-                cell.ci, cell.ci_seed = bootstrap_auc_ci(first["labels"], first["scores"]), first["seed"]
+            first = cell.runs[0]
+            scores = [r["scores"] for r in cell.runs]
+            cell.interval = mean_auc_interval(first["labels"], scores, cell.users)
+            if cell.users:
+                per_run = [uauc(first["labels"], s, cell.users) for s in scores]
+                cell.uauc = (float(np.mean([u for u, _ in per_run])), per_run[0][1])
         base = strongest_baseline(cells)
         if base is None:
             continue
-        compared = [c for c in cells if c is not base and c.records]
-        for cell in compared:
-            cell.comparison = _compare(cell, base)
-        tested = [c for c in compared if c.comparison]
-        for cell, p in zip(tested, _holm([c.comparison.result.p_value for c in tested]), strict=True):
+        tested = [c for c in cells if c is not base and c.runs[0]["sample_ids"] == base.runs[0]["sample_ids"]]
+        for cell in tested:
+            result = paired_difference(base.runs[0]["labels"], [r["scores"] for r in cell.runs],
+                                       [r["scores"] for r in base.runs], base.users)
+            cell.comparison = Comparison(base.row, result)
+        for cell, p in zip(tested, holm([c.comparison.result.p_value for c in tested]), strict=True):
             cell.comparison.p_holm = p
 
 
@@ -237,12 +236,18 @@ class PaperRow:
     paper_name: str
     method: str
     values: dict[tuple[str, int], float]  # (domain, K) -> AUC x 100
+    model: str = ""  # the LM the paper used, where it used one
+
+    @property
+    def label(self) -> str:
+        return f"paper: {self.paper_name}" + (f" ({self.model})" if self.model else "")
 
 
 def paper_rows(path: Path = PAPER_NUMBERS) -> tuple[str, list[int], list[PaperRow]]:
     data = tomllib.loads(path.read_text())
     rows = [PaperRow(r["paper_name"], r["method"],
-                     {(d, k): v for d in DOMAINS for k, v in zip(data["shots"], r[d], strict=True)})
+                     {(d, k): v for d in DOMAINS for k, v in zip(data["shots"], r[d], strict=True)},
+                     r.get("model", ""))
             for r in data["row"]]
     return data["source"], data["shots"], rows
 
@@ -267,7 +272,8 @@ def _marker(cell: Cell, base: Cell | None, latex: bool) -> str:
 
 
 def cell_text(cell: Cell | None, *, bold: bool = False, marker: str = "", latex: bool = False) -> str:
-    """`mean ± std (n)` in AUC x 100; says `1 seed`, `n/a` or `not run` instead of inventing numbers."""
+    """`mean ± std (n=seeds)` in AUC x 100; `1 run` for one seed or seeds with identical scores; `n/a` or
+    `not run` instead of inventing numbers."""
     if cell is None:
         return "not run"
     if not cell.records:
@@ -276,7 +282,7 @@ def cell_text(cell: Cell | None, *, bold: bool = False, marker: str = "", latex:
     if bold:
         mean = f"\\textbf{{{mean}}}" if latex else f"**{mean}**"
     pm = "$\\pm$" if latex else "±"
-    spread = " (1 seed)" if len(cell.records) == 1 else f" {pm} {100 * cell.std:.2f} (n={len(cell.records)})"
+    spread = " (1 run)" if len(cell.runs) == 1 else f" {pm} {100 * cell.std:.2f} (n={len(cell.runs)})"
     return f"{mean}{spread}{marker}"
 
 
@@ -284,33 +290,12 @@ def _paper_text(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
+def _interval_text(interval: tuple[float, float] | None) -> str:
+    return f"[{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]" if interval else "—"
+
+
 # ---------------------------------------------------------------------------------------------
 # Table 1 (in-domain)
-
-
-@dataclass
-class Table1Row:
-    label: str
-    row: str | None  # our row, None for a paper-only row
-    paper: PaperRow | None
-
-
-def table1_rows(tables: Tables, test_size: int | None, paper: list[PaperRow]) -> list[Table1Row]:
-    ours = [r for r in tables.rows(test_size)
-            if any(tables.get(test_size, d, d, k, r) for d in DOMAINS for k in tables.shots(test_size))]
-    result = []
-    matched = set()
-    for row in ours:
-        method = row.split("[")[0]
-        p = next((p for p in paper if p.method and p.method == method), None)
-        if p is not None:
-            matched.add(p.paper_name)
-        result.append(Table1Row(f"{row} (paper: {p.paper_name})" if p else row, row, p))
-    for p in paper:
-        if p.paper_name not in matched:
-            suffix = f" ({p.method})" if p.method else ""
-            result.append(Table1Row(f"paper only: {p.paper_name}{suffix}", None, p))
-    return result
 
 
 def _columns(tables: Tables, test_size: int | None) -> list[tuple[str, int]]:
@@ -321,58 +306,78 @@ def _columns(tables: Tables, test_size: int | None) -> list[tuple[str, int]]:
     return [(d, k) for d in domains for k in shots]
 
 
+def _in_domain_rows(tables: Tables, test_size: int | None) -> list[str]:
+    return [r for r in tables.rows(test_size)
+            if any(tables.get(test_size, d, d, k, r) for d in DOMAINS for k in tables.shots(test_size))]
+
+
 def _best(tables: Tables, test_size, domain, k) -> Cell | None:
     cells = [c for c in tables.column(test_size, domain, domain, k) if c.records]
     return max(cells, key=lambda c: c.mean) if cells else None
 
 
-def _n_test_text(tables: Tables, test_size) -> str:
-    parts = []
-    for d in DOMAINS:
-        ns = sorted({c.n_test for k in tables.shots(test_size) for c in tables.column(test_size, d, d, k) if c.records})
-        if ns:
-            parts.append(f"{d} {'/'.join(map(str, ns))}")
-    return ", ".join(parts) or "none"
+def _test_set_text(tables: Tables, test_size, domain: str) -> str:
+    """`1000 samples from 16 users` for a domain's in-domain cells of this test set group."""
+    cells = [c for k in tables.shots(test_size) for c in tables.column(test_size, domain, domain, k) if c.records]
+    if not cells:
+        return ""
+    samples = "/".join(map(str, sorted({c.n_test for c in cells})))
+    users = sorted({c.n_users for c in cells if c.n_users})
+    if not users:
+        return f"{samples} samples (users not recorded)"
+    if all(c.n_users == c.n_test for c in cells if c.n_users):
+        return f"{samples} samples, one per user"
+    return f"{samples} samples from {'/'.join(map(str, users))} users"
+
+
+def _test_sets_text(tables: Tables, test_size) -> str:
+    parts = [f"{d}: {text}" for d in DOMAINS if (text := _test_set_text(tables, test_size, d))]
+    return "; ".join(parts) or "none"
 
 
 def table1_caption(tables: Tables, test_size: int | None, source: str) -> str:
-    return (f"AUC x 100 on the {_subset_name(test_size)} (test samples: {_n_test_text(tables, test_size)}), "
-            "trained and tested on the same domain with K shots; mean ± sample std over seeds (n = seed "
-            "count; '1 seed' has no spread). Bold: best mean per column. † strongest baseline of the column; "
-            "↑/↓ significantly higher/lower AUC than it by DeLong's paired test on the same test samples "
-            f"(one seed's records, Holm-corrected per column, p < {ALPHA}); no mark: not significant. "
-            "'not run': no record; 'n/a': the method does not apply. "
-            f"Paper block: published numbers ({source}), full test sets, not recomputed.")
+    paper = (f" Paper rows: published numbers ({source}), full test sets, LLaMA-7B for TALLRec; not recomputed, "
+             "not comparable with a row computed here on another model." if test_size is None else
+             " The paper's numbers are for the full test sets and are not shown beside a subset.")
+    return (f"AUC x 100 on the {_subset_name(test_size)} ({_test_sets_text(tables, test_size)}), trained and "
+            "tested on the same domain with K shots; mean ± sample std over seeds (n = distinct runs; '1 run': "
+            "one seed, or seeds with identical scores). Bold: best mean per column. † strongest training-free "
+            "baseline of the column; ↑/↓ significantly higher/lower mean AUC than it (paired cluster bootstrap "
+            f"over users, Holm-corrected per column, p < {ALPHA}); no mark: not significant. "
+            "LM rows name their model, preset, precision and score kind; other rows their non-default "
+            "parameters. 'not run': no record; 'n/a': the method does not apply." + paper)
 
 
-def _table1_values(tables: Tables, test_size: int | None, trow, cols, paper_shots: list[int],
-                   latex: bool) -> list[str]:
-    """One Table 1 row's cells (ours, then the paper's), shared by the Markdown and LaTeX tables."""
+def _our_values(tables: Tables, test_size: int | None, row: str, cols, latex: bool) -> list[str]:
     values = []
     for d, k in cols:
-        if trow.row is None:
-            values.append("not run")
-            continue
-        cell = tables.get(test_size, d, d, k, trow.row)
+        cell = tables.get(test_size, d, d, k, row)
         base = strongest_baseline(tables.column(test_size, d, d, k))
         best = _best(tables, test_size, d, k)
         values.append(cell_text(cell, bold=cell is not None and cell is best,
                                 marker=_marker(cell, base, latex) if cell else "", latex=latex))
-    values += [_paper_text(trow.paper.values.get((d, k)) if trow.paper else None)
-               for d in DOMAINS for k in paper_shots]
     return values
 
 
+def _paper_block(test_size: int | None, prows: list[PaperRow]) -> list[PaperRow]:
+    """The paper's rows go under a full-set table only: its numbers are for the full test sets."""
+    return prows if test_size is None else []
+
+
 def table1_markdown(tables: Tables, test_size: int | None, paper: tuple[str, list[int], list[PaperRow]]) -> str:
-    source, paper_shots, prows = paper
+    source, _, prows = paper
     cols = _columns(tables, test_size)
-    header = ["method"] + [f"{d} K={k}" for d, k in cols] + [f"paper {d} K={k}" for d in DOMAINS for k in paper_shots]
+    header = ["method"] + [f"{d} K={k}" for d, k in cols]
     lines = [f"### Table 1: in-domain AUC x 100, {_subset_name(test_size)}", "",
              table1_caption(tables, test_size, source), "",
              "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    for trow in table1_rows(tables, test_size, prows):
-        values = _table1_values(tables, test_size, trow, cols, paper_shots, latex=False)
-        lines.append(f"| {trow.label} | " + " | ".join(values) + " |")
+    for row in _in_domain_rows(tables, test_size):
+        lines.append(f"| {row} | " + " | ".join(_our_values(tables, test_size, row, cols, latex=False)) + " |")
+    block = _paper_block(test_size, prows)
+    if block:
+        lines.append("| *published in the paper (not computed here)* |" + " |" * len(cols))
+        for p in block:
+            lines.append(f"| {p.label} | " + " | ".join(_paper_text(p.values.get(c)) for c in cols) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -383,34 +388,36 @@ def _latex_escape(text: str) -> str:
     return text
 
 
+def _latex_caption(text: str) -> str:
+    text = (text.replace("±", "$\\pm$").replace("†", "$^{\\dagger}$")
+            .replace("↑/↓", "$^{\\uparrow}$/$^{\\downarrow}$").replace("x 100", "$\\times$ 100").replace("*", ""))
+    return _latex_escape(text).replace("{[}", "[").replace("{]}", "]")
+
+
 def table1_latex(tables: Tables, test_size: int | None, paper: tuple[str, list[int], list[PaperRow]]) -> str:
-    source, paper_shots, prows = paper
+    source, _, prows = paper
     cols = _columns(tables, test_size)
-    ours_by_domain = {d: [k for dd, k in cols if dd == d] for d in DOMAINS}
-    spec = "l" + "c" * len(cols) + "c" * (len(DOMAINS) * len(paper_shots))
-    caption = (table1_caption(tables, test_size, source).replace("±", "$\\pm$").replace("†", "$^{\\dagger}$")
-               .replace("↑/↓", "$^{\\uparrow}$/$^{\\downarrow}$").replace("x 100", "$\\times$ 100"))
-    group = []
-    rules = []
-    start = 2
+    by_domain = {d: [k for dd, k in cols if dd == d] for d in DOMAINS}
+    group, rules, start = [], [], 2
     for d in DOMAINS:
-        if ours_by_domain[d]:
-            group.append(f"\\multicolumn{{{len(ours_by_domain[d])}}}{{c}}{{{d}}}")
-            rules.append(f"\\cmidrule(lr){{{start}-{start + len(ours_by_domain[d]) - 1}}}")
-            start += len(ours_by_domain[d])
-    for d in DOMAINS:
-        group.append(f"\\multicolumn{{{len(paper_shots)}}}{{c}}{{paper: {d}}}")
-        rules.append(f"\\cmidrule(lr){{{start}-{start + len(paper_shots) - 1}}}")
-        start += len(paper_shots)
+        if by_domain[d]:
+            group.append(f"\\multicolumn{{{len(by_domain[d])}}}{{c}}{{{d}}}")
+            rules.append(f"\\cmidrule(lr){{{start}-{start + len(by_domain[d]) - 1}}}")
+            start += len(by_domain[d])
     lines = ["\\begin{table*}[t]", "\\centering", "\\small",
-             f"\\caption{{{_latex_escape(caption).replace('{[}', '[').replace('{]}', ']')}}}",
-             f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
+             f"\\caption{{{_latex_caption(table1_caption(tables, test_size, source))}}}",
+             f"\\begin{{tabular}}{{l{'c' * len(cols)}}}", "\\toprule",
              " & " + " & ".join(group) + " \\\\", " ".join(rules),
-             "method & " + " & ".join([f"K={k}" for _, k in cols] + [f"K={k}" for _ in DOMAINS for k in paper_shots])
-             + " \\\\", "\\midrule"]
-    for trow in table1_rows(tables, test_size, prows):
-        values = _table1_values(tables, test_size, trow, cols, paper_shots, latex=True)
-        lines.append(_latex_escape(trow.label) + " & " + " & ".join(values) + " \\\\")
+             "method & " + " & ".join(f"K={k}" for _, k in cols) + " \\\\", "\\midrule"]
+    for row in _in_domain_rows(tables, test_size):
+        lines.append(_latex_escape(row) + " & " + " & ".join(_our_values(tables, test_size, row, cols, True)) + " \\\\")
+    block = _paper_block(test_size, prows)
+    if block:
+        lines += ["\\midrule", f"\\multicolumn{{{len(cols) + 1}}}{{l}}{{\\emph{{published in the paper (not "
+                  "computed here)}}}} \\\\"]
+        for p in block:
+            lines.append(_latex_escape(p.label) + " & " + " & ".join(_paper_text(p.values.get(c)) for c in cols)
+                         + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table*}"]
     return "\n".join(lines) + "\n"
 
@@ -421,27 +428,26 @@ def table1_latex(tables: Tables, test_size: int | None, paper: tuple[str, list[i
 
 def details_markdown(tables: Tables, test_size: int | None) -> str:
     lines = [f"### Per-cell statistics, {_subset_name(test_size)}", "",
-             "95% CI: percentile bootstrap over test samples (scipy.stats.bootstrap, 2000 resamples) of the "
-             "record of the seed shown. Test: DeLong's paired test against the column's strongest baseline "
-             "on the same test samples and seed; p (Holm) corrected over the column's comparisons; "
-             "'seeds p<0.05' counts seeds where the uncorrected test is significant in the same direction.", "",
-             "| train → test | K | method | AUC x 100 | seeds | CI seed | 95% CI | vs | ΔAUC x 100 | z | p | "
-             "p (Holm) | seeds p<0.05 |", "|---" * 13 + "|"]
+             STATISTICS_TEXT + " UAUC: the mean of per-user AUCs over the users who have both labels (their "
+             "count in brackets), mean over runs; not defined where every user has one sample (book).", "",
+             "| train → test | K | method | AUC x 100 | runs (seeds) | 95% interval | UAUC x 100 (users) | vs | "
+             "ΔAUC x 100 | 95% interval of Δ | p | p (Holm) |", "|---" * 12 + "|"]
     for key in sorted((k for k in tables.cells if k[0] == test_size),
                       key=lambda k: (k[1] != k[2], k[2], k[1], k[3], _row_sort_key(k[4]))):
         cell = tables.cells[key]
-        ci = f"[{100 * cell.ci[0]:.2f}, {100 * cell.ci[1]:.2f}]" if cell.ci else "—"
         comp = cell.comparison
         if comp:
             r = comp.result
-            test = [comp.baseline, f"{100 * r.difference:+.2f}", f"{r.z:.2f}", f"{r.p_value:.2g}",
-                    f"{comp.p_holm:.2g}", f"{comp.seeds_significant}/{comp.seeds_compared}"]
+            test = [comp.baseline, f"{100 * r.difference:+.2f}", f"[{100 * r.low:+.2f}, {100 * r.high:+.2f}]",
+                    f"{r.p_value:.2g}", f"{comp.p_holm:.2g}"]
         else:
             base = strongest_baseline(tables.column(*key[:4]))
-            test = ["(strongest baseline)" if base is cell else "—"] + ["—"] * 5
-        mean = cell_text(cell).split(" (")[0] if cell.records else cell_text(cell)
-        lines.append(f"| {cell.train} → {cell.test} | {cell.shots} | {cell.row} | {mean} | {len(cell.records)} | "
-                     f"{cell.ci_seed if cell.ci_seed is not None else '—'} | {ci} | " + " | ".join(test) + " |")
+            test = ["(strongest training-free)" if base is cell else "—"] + ["—"] * 4
+        mean = f"{100 * cell.mean:.2f}" if cell.records else cell_text(cell)
+        u = f"{100 * cell.uauc[0]:.2f} ({cell.uauc[1]})" if cell.uauc and cell.uauc[1] else "—"
+        runs = f"{len(cell.runs)} ({len(cell.records)})" if cell.records else "0"
+        lines.append(f"| {cell.train} → {cell.test} | {cell.shots} | {cell.row} | {mean} | {runs} | "
+                     f"{_interval_text(cell.interval)} | {u} | " + " | ".join(test) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -454,8 +460,9 @@ def _cross_columns(tables: Tables, test_size) -> list[tuple[str, str]]:
 def cross_domain_markdown(tables: Tables, test_size: int | None) -> str:
     pairs = _cross_columns(tables, test_size)
     lines = [f"### Cross-domain AUC x 100, {_subset_name(test_size)}", "",
-             "Trained on one domain (or both: K shots from each), tested on each; mean ± std over seeds. "
-             "'n/a': the method cannot score a domain it was not trained on (item ids do not carry over).", ""]
+             "Trained on one domain (or both: K shots from each), tested on each; mean ± std over seeds "
+             "(n = distinct runs). 'n/a': the method cannot score a domain it was not trained on (item ids do "
+             "not carry over).", ""]
     for k in tables.shots(test_size):
         rows = [r for r in tables.rows(test_size) if any(tables.get(test_size, a, b, k, r) for a, b in pairs)]
         lines += [f"K = {k}", "", "| method | " + " | ".join(f"{a} → {b}" for a, b in pairs) + " |",
@@ -484,63 +491,71 @@ def cross_domain_latex(tables: Tables, test_size: int | None) -> str:
     return "\n".join(out)
 
 
-def summary_markdown(tables: Tables, test_size: int | None, paper: tuple[str, list[int], list[PaperRow]]) -> str:
-    """Which differences are significant, in words, column by column."""
-    _, _, prows = paper
-    lines = [f"### Summary, {_subset_name(test_size)}", ""]
+def _names(cells: list[Cell]) -> str:
+    return "; ".join(f"{c.row} ({100 * c.mean:.2f}, Δ {100 * c.comparison.result.difference:+.2f})" for c in cells)
+
+
+def answer_markdown(tables: Tables, test_size: int | None) -> str:
+    """The one-minute summary: per domain and K, which methods beat the strongest training-free
+    baseline significantly by the user-level test, in words; the p-values stay in the detail table."""
+    lines = [f"### Does anything beat the strongest training-free baseline? ({_subset_name(test_size)})", ""]
     for d in DOMAINS:
-        for k in tables.shots(test_size):
-            cells = [c for c in tables.column(test_size, d, d, k) if c.records]
-            if not cells:
-                continue
+        columns = [(k, [c for c in tables.column(test_size, d, d, k) if c.records]) for k in tables.shots(test_size)]
+        columns = [(k, cells) for k, cells in columns if cells]
+        if not columns:
+            continue
+        beaten = {k: [c for c in cells if c.comparison and c.comparison.significant
+                      and c.comparison.result.difference > 0] for k, cells in columns}
+        ks = ", ".join(f"K={k}" for k, _ in columns)
+        verdict = ("**yes**" if any(beaten.values()) else "**no**")
+        lines.append(f"- **{d}** ({_test_set_text(tables, test_size, d)}): {verdict}" +
+                     ("" if any(beaten.values()) else f", at none of {ks}") + ".")
+        for k, cells in columns:
             base = strongest_baseline(cells)
-            head = f"- **{d}, K={k}**"
             if base is None:
-                lines.append(f"{head}: no baseline has results, so nothing is tested.")
+                lines.append(f"  - K={k}: no training-free baseline has results, so nothing is tested.")
                 continue
-            text = [f"{head}: the strongest baseline is {base.row} ({100 * base.mean:.2f})."]
-            higher = [c for c in cells if c.comparison and c.comparison.significant and c.comparison.result.difference > 0]
-            lower = [c for c in cells if c.comparison and c.comparison.significant and c.comparison.result.difference < 0]
-            level = [c for c in cells if c.comparison and not c.comparison.significant]
-            untested = [c for c in cells if c is not base and c.comparison is None]
-
-            def names(cs: list[Cell]) -> str:
-                return ", ".join(f"{c.row} ({100 * c.mean:.2f}, p={c.comparison.p_holm:.2g})" for c in cs)
-
-            if higher:
-                text.append(f"Significantly higher: {names(higher)}.")
-            if lower:
-                text.append(f"Significantly lower: {names(lower)}.")
+            tested = [c for c in cells if c.comparison]
+            above = beaten[k]
+            below = [c for c in tested if c.comparison.significant and c.comparison.result.difference < 0]
+            level = [c for c in tested if not c.comparison.significant]
+            text = [f"  - K={k}: the bar is {base.row} at {100 * base.mean:.2f}."]
+            text.append(f"Significantly above it: {_names(above)}." if above else "Nothing is significantly above it.")
             if level:
-                text.append(f"Not significantly different: {names(level)}.")
-            if untested:
-                text.append(f"Not tested (no shared seed or test samples): {', '.join(c.row for c in untested)}.")
-            for c in cells:
-                p = next((p for p in prows if p.method and p.method == c.method), None)
-                if p and (d, k) in p.values:
-                    text.append(f"The paper reports {p.paper_name} at {p.values[(d, k)]:.2f}; {c.row} here: "
-                                f"{100 * c.mean:.2f} ({len(c.records)} seed{'s' if len(c.records) > 1 else ''}).")
+                higher = [c for c in level if c.comparison.result.difference > 0]
+                text.append(f"{len(level)} not significantly different" +
+                            (f" (higher means among them: {_names(higher)})" if higher else "") + ".")
+            if below:
+                text.append(f"{len(below)} significantly below.")
             lines.append(" ".join(text))
+    lines += ["", STATISTICS_TEXT + " Per-cell p-values and intervals: the detail table below.", ""]
+    return "\n".join(lines)
+
+
+def gaps_markdown(tables: Tables, test_size: int | None) -> str:
     missing = []
-    for row in tables.rows(test_size):
-        absent = [f"{d} K={k}" for d, k in _columns(tables, test_size)
-                  if not (tables.get(test_size, d, d, k, row) or Cell("", "", "", "", 0, None)).records]
-        single = [f"{d} K={k}" for d, k in _columns(tables, test_size)
-                  if len((tables.get(test_size, d, d, k, row) or Cell("", "", "", "", 0, None)).records) == 1]
+    for row in _in_domain_rows(tables, test_size):
+        cells = {(d, k): tables.get(test_size, d, d, k, row) for d, k in _columns(tables, test_size)}
+        absent = [f"{d} K={k}" for (d, k), c in cells.items() if c is None or not c.records]
+        single = [f"{d} K={k}" for (d, k), c in cells.items()
+                  if c is not None and len(c.records) == 1]
         if absent:
             missing.append(f"- {row}: no in-domain result for {', '.join(absent)}.")
         if single:
-            missing.append(f"- {row}: a single seed (no spread) for {', '.join(single)}.")
-    if missing:
-        lines += ["", "Gaps:", *missing]
-    lines.append("")
-    lines.append("Significance is DeLong's paired test on one seed's records (Holm-corrected per column, "
-                 f"p < {ALPHA}); it speaks to test-sample noise, not to the spread between few-shot seeds.")
-    return "\n".join(lines) + "\n"
+            missing.append(f"- {row}: a single seed for {', '.join(single)}.")
+    return "\n".join(["Gaps:", *missing, ""]) if missing else ""
+
+
+def audit_markdown(tables: Tables) -> str:
+    from bench.audit import audit_markdown as render
+
+    if not tables.audits:
+        return ""
+    return "\n\n".join(["## The test sets", *(render(facts) for _, facts in sorted(tables.audits.items()))]) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
-# The plain table `bench run` prints (kept as it was)
+# The plain table `bench run` prints
 
 
 def _cell_text(aucs: list[float], not_applicable: bool) -> str:
@@ -653,6 +668,7 @@ def write_reports(store: ResultStore, out_dir: Path, *, figures: bool = True) ->
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = aggregate(records)
+    tables.audits = _audits_of(store, records)
     paper = paper_rows()
     written = []
     md = ["# TALLRec benchmark report", "",
@@ -662,12 +678,11 @@ def write_reports(store: ResultStore, out_dir: Path, *, figures: bool = True) ->
         md.append("The results store holds no records yet: run `bench run` first.")
     for size in tables.test_sizes():
         suffix = _suffix(size)
-        md += [f"## {_subset_name(size).capitalize()}", "", table1_markdown(tables, size, paper),
-               summary_markdown(tables, size, paper)]
+        md += [f"## {_subset_name(size).capitalize()}", "", answer_markdown(tables, size),
+               table1_markdown(tables, size, paper), gaps_markdown(tables, size)]
         tex += [table1_latex(tables, size, paper)]
         if figures:
-            for path in figs.auc_vs_k(tables, size, out_dir / f"auc_vs_k{suffix}", paper[2]):
-                written.append(path)
+            written += figs.auc_vs_k(tables, size, out_dir / f"auc_vs_k{suffix}", paper[2])
             md += [f"![AUC against K](auc_vs_k{suffix}.png)", ""]
         if tables.has_cross_domain(size):
             md.append(cross_domain_markdown(tables, size))
@@ -676,9 +691,17 @@ def write_reports(store: ResultStore, out_dir: Path, *, figures: bool = True) ->
                 written += figs.cross_domain(tables, size, out_dir / f"cross_domain{suffix}")
                 md += [f"![Cross-domain AUC](cross_domain{suffix}.png)", ""]
         md.append(details_markdown(tables, size))
+    md.append(audit_markdown(tables))
     if records:
         md.append(cost_markdown(records))
     for name, text in (("report.md", "\n".join(md)), ("tables.tex", "\n".join(tex)), ("auc.md", auc_table(records))):
         (out_dir / name).write_text(text)
         written.append(out_dir / name)
     return written
+
+
+def _audits_of(store: ResultStore, records: list[dict[str, Any]]) -> dict[str, dict]:
+    """The stored audits of the test sets the records were scored on (by domain and fingerprint)."""
+    wanted = {(r["test"], ((r.get("data") or {}).get(r["test"]) or {}).get("fingerprints", {}).get("test"))
+              for r in records}
+    return {domain: facts for (domain, fp), facts in store.audits().items() if (domain, fp) in wanted}

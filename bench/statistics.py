@@ -1,11 +1,20 @@
-"""Uncertainty for AUCs over one test set: bootstrap confidence intervals and DeLong's paired test.
+"""Uncertainty for AUCs when test samples come in clusters: by user, and across few-shot seeds.
 
-Both work on the per-sample scores a record stores, so a report needs nothing but the store.
-DeLong's test compares two methods scored on the *same* test samples (paired): it uses the
-covariance of their AUC estimates, which is far tighter than comparing two independent intervals.
-The variance is computed with the fast algorithm of Sun & Xu (2014, IEEE Signal Processing Letters
-21(11), "Fast implementation of DeLong's algorithm for comparing the areas under correlated
-receiver operating characteristic curves"): midranks instead of the O(m*n) pairwise kernel.
+Several test samples of one user are not independent: the authors' movie test set is 1000 samples
+from 16 users, with overlapping 10-item windows. Treating them as 1000 independent draws (a plain
+bootstrap, DeLong's test) overstates certainty. So every interval and test here resamples *users*
+(a cluster bootstrap): a resample draws users with replacement and keeps all of each drawn user's
+samples. Where every user has one sample (the book test set) that is the plain bootstrap.
+
+Few-shot seeds add a second source of spread. The interval of a mean over seeds is a two-level
+bootstrap: each resample draws users (shared by every seed, since all seeds are scored on the same
+users) and, independently, seeds with replacement, and averages the drawn seeds' AUCs on the drawn
+users. Paired comparisons resample the same users for both methods and bootstrap the difference of
+their means; the p-value is the two-sided bootstrap one, 2 x the smaller share of resampled
+differences on either side of 0. A method whose seeds give identical scores is one run.
+
+scipy.stats.bootstrap does the one-level cluster interval; what it lacks (two levels, pairing on
+users across several runs, resampling clusters) is written here, on one resampled-AUC kernel.
 """
 
 from __future__ import annotations
@@ -18,115 +27,205 @@ from scipy import stats
 
 from bench.errors import BenchError
 
-
-@dataclass(frozen=True)
-class DelongResult:
-    """A paired comparison of AUC_a against AUC_b (two-sided)."""
-
-    auc_a: float
-    auc_b: float
-    difference: float  # auc_a - auc_b
-    std_error: float  # of the difference
-    z: float
-    p_value: float
+N_RESAMPLES = 2000
+CONFIDENCE = 0.95
 
 
-def _split(labels: Sequence[int], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scores (k methods x samples) -> positives (k x m), negatives (k x n)."""
-    y = np.asarray(labels)
-    if set(np.unique(y)) - {0, 1}:
-        raise BenchError("labels must be 0 or 1")
-    positives, negatives = scores[:, y == 1], scores[:, y == 0]
-    if positives.shape[1] == 0 or negatives.shape[1] == 0:
-        raise BenchError("DeLong's test needs both liked and not-liked samples in the test set")
-    return positives, negatives
-
-
-def structural_components(labels: Sequence[int], scores: Sequence[Sequence[float]]
-                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """AUCs (k,), V10 (k x m, one per positive) and V01 (k x n, one per negative), by midranks.
-
-    V10[i] is the share of negatives that positive i outranks (ties count 1/2), V01[j] the share
-    of positives that outrank negative j: DeLong's structural components, computed in
-    O((m+n) log(m+n)) as in Sun & Xu (2014).
-    """
-    s = np.atleast_2d(np.asarray(scores, dtype=float))
-    positives, negatives = _split(labels, s)
-    m, n = positives.shape[1], negatives.shape[1]
-    rank_pos = stats.rankdata(positives, axis=1)  # midranks within the positives
-    rank_neg = stats.rankdata(negatives, axis=1)
-    rank_all = stats.rankdata(np.concatenate([positives, negatives], axis=1), axis=1)
-    v10 = (rank_all[:, :m] - rank_pos) / n
-    v01 = 1.0 - (rank_all[:, m:] - rank_neg) / m
-    aucs = (rank_all[:, :m].sum(axis=1) - m * (m + 1) / 2) / (m * n)
-    return aucs, v10, v01
-
-
-def delong_covariance(labels: Sequence[int], scores: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
-    """AUCs (k,) and their DeLong covariance matrix (k x k): S10/m + S01/n."""
-    aucs, v10, v01 = structural_components(labels, scores)
-    m, n = v10.shape[1], v01.shape[1]
-    s10 = np.atleast_2d(np.cov(v10)) if m > 1 else np.zeros((len(aucs), len(aucs)))
-    s01 = np.atleast_2d(np.cov(v01)) if n > 1 else np.zeros((len(aucs), len(aucs)))
-    return aucs, s10 / m + s01 / n
-
-
-def delong_test(labels: Sequence[int], scores_a: Sequence[float], scores_b: Sequence[float]) -> DelongResult:
-    """DeLong's two-sided test of AUC_a == AUC_b for two score vectors on the same samples."""
-    if len(scores_a) != len(scores_b) or len(scores_a) != len(labels):
-        raise BenchError("a paired test needs both methods' scores on the same test samples")
-    aucs, cov = delong_covariance(labels, [scores_a, scores_b])
-    diff = float(aucs[0] - aucs[1])
-    var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
-    se = float(np.sqrt(max(var, 0.0)))
-    if se == 0.0:  # identical rankings (or degenerate data): no evidence of a difference
-        z, p = 0.0, 1.0
-    else:
-        z = diff / se
-        p = float(2 * stats.norm.sf(abs(z)))
-    return DelongResult(float(aucs[0]), float(aucs[1]), diff, se, float(z), p)
+#: Up to this many users, the AUC of a resample is computed from a users x users table of won pairs
+#: (O(users^2) per resample, whatever the sample count); above it, from per-sample counts (O(samples)).
+USER_TABLE_MAX = 512
 
 
 class _ResampledAuc:
-    """AUC of bootstrap resamples given as index arrays, in O(n) per resample instead of a sort.
+    """AUC of many user resamples at once, each given as a count per user.
 
-    A resample is a multiset of test samples; AUC = sum over (positive, negative) pairs of the
-    pair's multiplicities times [pos > neg] (+1/2 for ties), divided by (#pos * #neg). With the
-    samples sorted once by score and grouped by equal score, that is a cumulative sum per resample.
+    A resample is a multiset of users; AUC = sum over (positive, negative) pairs of the two samples'
+    multiplicities times [pos > neg] (+1/2 for ties), over (#pos * #neg). With few users (the movie
+    test set's 16) that is c' W c / ((c . P)(c . N)) for the users x users table W of won pairs and
+    each user's positive and negative counts P, N. With many users (one sample each on book), the
+    samples are sorted once by score and each resample is one cumulative sum over its sample counts.
     """
 
-    def __init__(self, labels: np.ndarray, scores: np.ndarray) -> None:
+    def __init__(self, labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> None:
+        self.groups = groups
+        n_users = int(groups.max()) + 1
+        positive = labels == 1
+        self.positives = np.bincount(groups, weights=positive, minlength=n_users)
+        self.negatives = np.bincount(groups, weights=~positive, minlength=n_users)
+        if n_users <= USER_TABLE_MAX:
+            self.table = np.zeros((n_users, n_users))
+            for v in range(n_users):
+                negs = np.sort(scores[~positive & (groups == v)])
+                if len(negs):
+                    below = np.searchsorted(negs, scores[positive], "left")
+                    tied = np.searchsorted(negs, scores[positive], "right") - below
+                    self.table[:, v] = np.bincount(groups[positive], weights=below + 0.5 * tied, minlength=n_users)
+            return
+        self.table = None
         order = np.argsort(scores, kind="stable")
-        self.n = len(scores)
-        self.order = order
-        self.positive = labels[order] == 1
         sorted_scores = scores[order]
-        self.group_starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+        starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+        ends = np.r_[starts[1:], len(scores)]
+        group_start, group_end = np.repeat(starts, ends - starts), np.repeat(ends, ends - starts)
+        self.positive_sorted = positive[order]
+        self.user_of_sorted = groups[order]
+        self.pos_start, self.pos_end = group_start[self.positive_sorted], group_end[self.positive_sorted]
 
-    def __call__(self, indices: np.ndarray, axis: int = -1) -> np.ndarray:
-        idx = np.moveaxis(np.asarray(indices, dtype=np.int64), axis, -1).reshape(-1, self.n)
-        rows = idx.shape[0]
-        counts = np.bincount((idx + self.n * np.arange(rows)[:, None]).ravel(),
-                             minlength=rows * self.n).reshape(rows, self.n)[:, self.order]
-        pos = np.add.reduceat(counts * self.positive, self.group_starts, axis=1)
-        neg = np.add.reduceat(counts * ~self.positive, self.group_starts, axis=1)
-        neg_below = np.cumsum(neg, axis=1) - neg
-        n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    def __call__(self, user_counts: np.ndarray) -> np.ndarray:
+        """(resamples x users) counts -> AUC per resample (nan where a class is absent)."""
+        if self.table is not None:
+            c = np.asarray(user_counts, dtype=float)
+            numerator = ((c @ self.table) * c).sum(axis=1)
+            denominator = (c @ self.positives) * (c @ self.negatives)
+        else:  # integers throughout (half a tie counted as twice the numerator), one gather per resample
+            counts = np.asarray(user_counts, dtype=np.int32)[:, self.user_of_sorted]
+            neg_cum = np.zeros((counts.shape[0], counts.shape[1] + 1), dtype=np.int32)
+            np.cumsum(counts * ~self.positive_sorted, axis=1, out=neg_cum[:, 1:])
+            pos_counts = counts[:, self.positive_sorted].astype(np.int64)
+            twice = (pos_counts * (neg_cum[:, self.pos_start] + neg_cum[:, self.pos_end])).sum(axis=1)
+            numerator = twice / 2
+            denominator = pos_counts.sum(axis=1) * neg_cum[:, -1].astype(np.int64)
         with np.errstate(invalid="ignore", divide="ignore"):
-            auc = (pos * (neg_below + 0.5 * neg)).sum(axis=1) / (n_pos * n_neg)
-        return auc.reshape(np.moveaxis(np.asarray(indices), axis, -1).shape[:-1])
+            return numerator / denominator
 
 
-def bootstrap_auc_ci(labels: Sequence[int], scores: Sequence[float], *, confidence: float = 0.95,
-                     n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the AUC, resampling test samples (label and
-    score together, as sample indices) with scipy.stats.bootstrap. Seeded, so a report is
-    reproducible."""
+def _check(labels: Sequence[int], runs: Sequence[Sequence[float]], users: Sequence[str] | None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """labels (n,), scores (runs x n), user index per sample (n,); each sample its own user if None."""
     y = np.asarray(labels, dtype=int)
-    s = np.asarray(scores, dtype=float)
+    s = np.atleast_2d(np.asarray(runs, dtype=float))
+    if set(np.unique(y)) - {0, 1}:
+        raise BenchError("labels must be 0 or 1")
     if len(np.unique(y)) < 2:
-        raise BenchError("a bootstrap interval of the AUC needs both liked and not-liked samples")
-    result = stats.bootstrap((np.arange(len(y)),), _ResampledAuc(y, s), vectorized=True,
-                             n_resamples=n_resamples, confidence_level=confidence, method="percentile",
-                             batch=500, random_state=np.random.default_rng(seed))
+        raise BenchError("an AUC interval needs both liked and not-liked samples in the test set")
+    if s.shape[1] != len(y) or (users is not None and len(users) != len(y)):
+        raise BenchError("scores, labels and users must cover the same test samples")
+    groups = np.arange(len(y)) if users is None else np.unique(np.asarray(users), return_inverse=True)[1]
+    return y, s, groups
+
+
+def _user_counts(n_users: int, drawn_users: np.ndarray) -> np.ndarray:
+    """(resamples x users drawn) user indices -> (resamples x users) how often each user was drawn."""
+    rows = drawn_users.shape[0]
+    return np.bincount((drawn_users + n_users * np.arange(rows)[:, None]).ravel(),
+                       minlength=rows * n_users).reshape(rows, n_users)
+
+
+def cluster_bootstrap_auc_ci(labels: Sequence[int], scores: Sequence[float], users: Sequence[str] | None = None,
+                             *, confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES, seed: int = 0
+                             ) -> tuple[float, float]:
+    """Percentile interval of one run's AUC, resampling users (scipy.stats.bootstrap over user
+    indices). With one sample per user (or users=None) this is the plain bootstrap of samples."""
+    y, s, groups = _check(labels, [scores], users)
+    kernel = _ResampledAuc(y, s[0], groups)
+    n_users = int(groups.max()) + 1
+
+    def statistic(drawn: np.ndarray, axis: int = -1) -> np.ndarray:
+        drawn = np.moveaxis(np.asarray(drawn, dtype=np.int64), axis, -1)
+        flat = drawn.reshape(-1, drawn.shape[-1])
+        return kernel(_user_counts(n_users, flat)).reshape(drawn.shape[:-1])
+
+    result = stats.bootstrap((np.arange(n_users),), statistic, vectorized=True, n_resamples=n_resamples,
+                             confidence_level=confidence, method="percentile", batch=250,
+                             random_state=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _resampled_means(kernels: list[_ResampledAuc], counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Mean AUC over runs drawn with replacement, on each resample's user counts: (resamples,)."""
+    aucs = np.stack([kernel(counts) for kernel in kernels])  # runs x resamples
+    if len(kernels) == 1:
+        return aucs[0]
+    n = len(kernels)
+    weights = rng.multinomial(n, np.full(n, 1 / n), size=counts.shape[0]) / n
+    return (weights.T * aucs).sum(axis=0)
+
+
+def _user_draws(groups: np.ndarray, n_resamples: int, rng: np.random.Generator, batch: int = 250):
+    n_users = int(groups.max()) + 1
+    for start in range(0, n_resamples, batch):
+        rows = min(batch, n_resamples - start)
+        yield _user_counts(n_users, rng.integers(0, n_users, size=(rows, n_users)))
+
+
+def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def mean_auc_interval(labels: Sequence[int], runs: Sequence[Sequence[float]], users: Sequence[str] | None = None,
+                      *, confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES, seed: int = 0
+                      ) -> tuple[float, float]:
+    """Interval of the mean AUC over runs (seeds) that carries both the user and the seed spread:
+    a two-level percentile bootstrap (users, then runs, with replacement). One run: the cluster
+    bootstrap interval."""
+    if len(runs) == 1:
+        return cluster_bootstrap_auc_ci(labels, runs[0], users, confidence=confidence,
+                                        n_resamples=n_resamples, seed=seed)
+    y, s, groups = _check(labels, runs, users)
+    kernels = [_ResampledAuc(y, run, groups) for run in s]
+    rng = np.random.default_rng(seed)
+    means = np.concatenate([_resampled_means(kernels, counts, rng) for counts in _user_draws(groups, n_resamples, rng)])
+    return _percentiles(means, confidence)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean AUC of A minus mean AUC of B on the same test samples, by a paired cluster bootstrap."""
+
+    difference: float
+    low: float
+    high: float
+    p_value: float  # two-sided bootstrap p of "no difference"
+    n_users: int
+    n_resamples: int
+
+
+def paired_difference(labels: Sequence[int], runs_a: Sequence[Sequence[float]], runs_b: Sequence[Sequence[float]],
+                      users: Sequence[str] | None = None, *, confidence: float = CONFIDENCE,
+                      n_resamples: int = N_RESAMPLES, seed: int = 0) -> PairedDifference:
+    """Paired cluster bootstrap of mean AUC(A) - mean AUC(B): each resample draws one set of users
+    for both methods and, for each, runs with replacement."""
+    y, a, groups = _check(labels, runs_a, users)
+    _, b, _ = _check(labels, runs_b, users)
+    kernels_a = [_ResampledAuc(y, run, groups) for run in a]
+    kernels_b = [_ResampledAuc(y, run, groups) for run in b]
+    everyone = np.ones((1, int(groups.max()) + 1))
+    observed = float(np.mean([k(everyone)[0] for k in kernels_a]) - np.mean([k(everyone)[0] for k in kernels_b]))
+    rng = np.random.default_rng(seed)
+    diffs = np.concatenate([_resampled_means(kernels_a, counts, rng) - _resampled_means(kernels_b, counts, rng)
+                            for counts in _user_draws(groups, n_resamples, rng)])
+    diffs = diffs[np.isfinite(diffs)]
+    if np.all(diffs == 0):
+        p = 1.0  # the same ranking on every resample: no evidence of a difference
+    else:
+        below, above = np.sum(diffs <= 0), np.sum(diffs >= 0)
+        p = float(min(1.0, 2 * (1 + min(below, above)) / (len(diffs) + 1)))
+    low, high = _percentiles(diffs, confidence)
+    return PairedDifference(observed, low, high, p, int(groups.max()) + 1, len(diffs))
+
+
+def uauc(labels: Sequence[int], scores: Sequence[float], users: Sequence[str]) -> tuple[float, int]:
+    """The mean of per-user AUCs over users who have both labels (as the CTR literature reports
+    it), and how many users that is; (nan, 0) when no user has both."""
+    y, s, groups = _check(labels, [scores], users)
+    n_users = int(groups.max()) + 1
+    both = np.flatnonzero((np.bincount(groups, weights=y, minlength=n_users) > 0)
+                          & (np.bincount(groups, weights=1 - y, minlength=n_users) > 0))
+    per_user = []
+    for g in both:
+        mine = groups == g
+        per_user.append(_ResampledAuc(y[mine], s[0][mine], np.zeros(int(mine.sum()), dtype=int))(np.ones((1, 1)))[0])
+    return (float(np.mean(per_user)), len(per_user)) if per_user else (float("nan"), 0)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone)."""
+    order = np.argsort(p_values)
+    adjusted = np.empty(len(p_values))
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted.tolist()

@@ -108,6 +108,7 @@ class InContextChat(Method):
     """
 
     operational_parameters = frozenset({"api_key_env", "concurrency", "max_retries", "timeout"})
+    always_labelled = ("model", "k")
 
     def __init__(self, *, model: str = "", base_url: str = "", k: int = 4, api_key_env: str = "OPENAI_API_KEY",
                  top_logprobs: int = 20, max_tokens: int = 3, concurrency: int = 4, max_retries: int = 5,

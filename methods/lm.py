@@ -83,6 +83,12 @@ class _LMMethod(Method):
 
     # The scorer is batch-invariant (tests/test_lm_scorer.py), so the batch size changes speed only.
     operational_parameters = frozenset({"score_batch_size"})
+    always_labelled = ("model", "preset", "precision", "score")
+
+    @classmethod
+    def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Float32 is recorded by its absence (keys predate precision); a row still says it."""
+        return super().label_config({"precision": "float32", **config})
 
     def config(self) -> dict[str, Any]:
         return {name: getattr(self, "score_kind" if name == "score" else name) for name in self.parameters()}
@@ -553,7 +559,7 @@ class TallRec(_LMMethod):
     def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
         """A report row says `preset=paper`, not the ten settings the paper preset implies."""
         implied = PRESETS.get(config.get("preset"), {})
-        return {k: v for k, v in config.items() if not (k in implied and implied[k] == v)}
+        return super().label_config({k: v for k, v in config.items() if not (k in implied and implied[k] == v)})
 
     def settings(self) -> TuningSettings:
         return TuningSettings(**{f: getattr(self, f) for f in TuningSettings.__dataclass_fields__})

@@ -13,11 +13,15 @@ from bench.store import ResultStore, cell_key
 
 RNG = np.random.default_rng(0)
 LABELS = {d: RNG.integers(0, 2, n).tolist() for d, n in (("movie", 300), ("book", 400))}
+#: As on the real data: movie samples come 20 to a user, book samples one to a user.
+USERS = {"movie": [f"u{i // 20}" for i in range(300)], "book": [f"book-{i}" for i in range(400)]}
 
 
-def make_record(method, train, test, shots, seed, *, signal=0.0, test_size=None, status="ok", config=None):
+def make_record(method, train, test, shots, seed, *, signal=0.0, test_size=None, status="ok", config=None,
+                deterministic=False):
     labels = LABELS[test]
-    rng = np.random.default_rng(zlib.crc32(repr((method, train, test, shots, seed)).encode()))
+    draw = (method, train, test, shots, 0 if deterministic else seed)  # a deterministic method: same scores
+    rng = np.random.default_rng(zlib.crc32(repr(draw).encode()))
     scores = (np.asarray(labels) * signal + rng.random(len(labels))).tolist()
     identity = dict(method=method, config=config or {}, train=train, test=test, shots=shots, seed=seed,
                     test_size=test_size)
@@ -26,7 +30,7 @@ def make_record(method, train, test, shots, seed, *, signal=0.0, test_size=None,
         from sklearn.metrics import roc_auc_score
 
         record.update(auc=float(roc_auc_score(labels, scores)), sample_ids=[f"{test}-{i}" for i in range(len(labels))],
-                      labels=labels, scores=scores)
+                      labels=labels, users=USERS[test], scores=scores)
     else:
         record["auc"] = None
     return record
@@ -44,7 +48,7 @@ def records():
         for seed in ((0, 1) if k == 16 else (0,)):
             recs.append(make_record("tallrec", "movie", "movie", k, seed, signal=0.8))
     recs.append(make_record("popularity", "book", "movie", 16, 0, status="not-applicable"))
-    recs.append(make_record("popularity", "movie", "movie", 16, 0, signal=0.2))
+    recs += [make_record("popularity", "movie", "movie", 16, seed, signal=0.2, deterministic=True) for seed in (0, 1, 2)]
     recs.append(make_record("like-ratio", "movie", "book", 16, 0, signal=0.4))
     recs.append(make_record("like-ratio", "movie", "movie", 16, 0, signal=0.4, test_size=100))
     return recs
@@ -55,29 +59,42 @@ def tables(records):
     return report.aggregate(records)
 
 
+def _table_lines(md: str) -> dict[str, str]:
+    return {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")}
+
+
 def test_table1_marks_best_baseline_and_significance(tables):
     md = report.table1_markdown(tables, None, report.paper_rows())
-    lines = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")}
-    tallrec = lines["tallrec (paper: TALLRec)"]
+    lines = _table_lines(md)
+    tallrec = lines["tallrec[precision=float32]"]  # an LM row says its precision even when the record has none
     assert "**" in tallrec.split(" | ")[1] and "↑" in tallrec.split(" | ")[1]  # best and significantly higher
     assert "(n=2)" in tallrec.split(" | ")[1]
-    assert "(1 seed)" in tallrec.split(" | ")[2]
+    assert "(1 run)" in tallrec.split(" | ")[2]
     assert tallrec.split(" | ")[3] == "not run"  # no book results: said, not invented
-    assert "67.24" in tallrec and "64.38" in tallrec  # the paper's block
+    assert "67.24" not in tallrec  # the paper's numbers are never on a row computed here
+    assert "67.24" in lines["paper: TALLRec (LLaMA-7B)"] and "60.39" in lines["paper: TALLRec (LLaMA-7B)"]
     assert "†" in lines["like-ratio"].split(" | ")[1]
     assert "↓" in lines["random"].split(" | ")[1]
-    assert "paper only: DROS" in lines
-    assert "DeLong" in md and "Holm" in md
+    assert "paper: DROS" in lines
+    assert "cluster bootstrap" in md and "Holm" in md and "from 15 users" in md
 
 
-def test_cell_statistics_come_from_the_same_samples(tables):
-    cell = tables.get(None, "movie", "movie", 16, "tallrec")
+def test_seeds_with_identical_scores_are_one_run(tables):
+    cell = tables.get(None, "movie", "movie", 16, "popularity")
+    assert len(cell.records) == 3 and len(cell.runs) == 1
+    assert report.cell_text(cell).endswith("(1 run)")
+
+
+def test_cell_statistics_resample_users(tables):
+    cell = tables.get(None, "movie", "movie", 16, "tallrec[precision=float32]")
     assert cell.comparison.baseline == "like-ratio"
-    assert cell.comparison.seeds_compared == 2
-    assert cell.comparison.result.p_value < 1e-6
-    low, high = cell.ci
-    assert low < cell.records[0]["auc"] < high
-    assert cell.ci_seed == 0
+    assert cell.comparison.result.n_users == 15
+    assert cell.comparison.result.p_value < 0.01 and cell.comparison.result.low > 0
+    low, high = cell.interval
+    assert low < cell.mean < high
+    value, users = cell.uauc
+    assert users == 15 and 0.5 < value <= 1
+    assert tables.get(None, "book", "book", 16, "like-ratio").uauc == (pytest.approx(np.nan, nan_ok=True), 0)
 
 
 def test_missing_and_not_applicable_cells_never_crash(tables):
@@ -92,7 +109,8 @@ def test_test_subsets_get_their_own_named_table(tables):
     assert tables.test_sizes() == [None, 100]
     md = report.table1_markdown(tables, 100, report.paper_rows())
     assert "fixed 100-sample test subset" in md
-    assert "tallrec" not in md.split("|---")[-1].split("paper only")[0]
+    assert "tallrec" not in md.split("|---")[-1]
+    assert "paper:" not in md.split("|---")[-1]  # the paper's full-set numbers never sit beside a subset
     header = next(line for line in md.splitlines() if line.startswith("| method"))
     assert "| movie K=16 |" in header and "| book K=" not in header  # the subset was run on movie only
 
@@ -104,14 +122,17 @@ def test_latex_is_booktabs_and_escaped(tables):
     assert "±" not in tex and "†" not in tex
 
 
-def test_summary_says_which_differences_are_significant(tables):
-    text = report.summary_markdown(tables, None, report.paper_rows())
-    movie16 = next(line for line in text.splitlines() if line.startswith("- **movie, K=16**"))
-    assert "strongest baseline is like-ratio" in movie16
-    assert "Significantly higher: tallrec" in movie16
-    assert "The paper reports TALLRec at 67.24" in movie16
-    assert "tallrec: no in-domain result for book K=16, book K=64" in text
-    assert "tallrec: a single seed (no spread) for movie K=64" in text
+def test_the_answer_says_per_domain_whether_anything_beats_the_training_free_bar(tables):
+    text = report.answer_markdown(tables, None)
+    movie = next(line for line in text.splitlines() if line.startswith("- **movie**"))
+    book = next(line for line in text.splitlines() if line.startswith("- **book**"))
+    assert "**yes**" in movie and "300 samples from 15 users" in movie
+    assert "**no**" in book and "at none of K=16, K=64" in book
+    k16 = next(line for line in text.splitlines() if line.strip().startswith("- K=16: the bar is like-ratio"))
+    assert "Significantly above it: tallrec[precision=float32]" in k16
+    gaps = report.gaps_markdown(tables, None)
+    assert "tallrec[precision=float32]: no in-domain result for book K=16, book K=64" in gaps
+    assert "tallrec[precision=float32]: a single seed for movie K=64" in gaps
 
 
 def test_write_reports_renders_every_file(records, tmp_path: Path):
@@ -134,7 +155,16 @@ def test_configurations_of_one_method_get_their_own_rows():
     a = make_record("popularity", "movie", "movie", 16, 0, config={"prior": 2.0})
     b = make_record("popularity", "movie", "movie", 16, 0, config={"prior": 5.0})
     labels = report.row_labels([a, b])
-    assert sorted(labels.values()) == ["popularity[prior=2.0]", "popularity[prior=5.0]"]
+    assert sorted(labels.values()) == ["popularity", "popularity[prior=5.0]"]  # a default goes unsaid
+
+
+def test_lm_rows_say_model_preset_precision_and_score_and_nothing_operational():
+    zero = make_record("zero-shot", "movie", "movie", 16, 0, config={
+        "model": "smollm2-135m-instruct", "score": "logodds", "score_batch_size": 64})
+    gru = make_record("gru4rec", "movie", "movie", 16, 0, config={"epochs": 50, "pretrain_epochs": 0, "threads": 1})
+    labels = report.row_labels([zero, gru])
+    assert labels[zero["key"]] == "zero-shot[model=smollm2-135m-instruct, precision=float32, score=logodds]"
+    assert labels[gru["key"]] == "gru4rec"
 
 
 def test_cost_table_gives_seconds_and_machine_per_cell():
@@ -147,8 +177,9 @@ def test_cost_table_gives_seconds_and_machine_per_cell():
     reused = dict(make_record("tallrec", "movie", "book", 16, 0), fit_seconds=0.01, score_seconds=5.0,
                   wall_seconds=5.01, device="cpu", machine="box", method_extra={"train_seconds": 300.0})
     lines = report.cost_markdown([*timed, untimed, reused]).splitlines()
-    assert "| tallrec | movie → movie | 300 | 16 | 2 | 15.0 | 3.0 | 18.0 | cpu | box x86_64, 2 CPUs |" in lines
-    assert "| tallrec | movie → book | 400 | 16 | 1 | 300.0* | 5.0 | 5.0 | cpu | box |" in lines
+    assert ("| tallrec[precision=float32] | movie → movie | 300 | 16 | 2 | 15.0 | 3.0 | 18.0 | cpu | "
+            "box x86_64, 2 CPUs |") in lines
+    assert "| tallrec[precision=float32] | movie → book | 400 | 16 | 1 | 300.0* | 5.0 | 5.0 | cpu | box |" in lines
     assert not any(line.startswith("| random |") for line in lines)  # under a second: named, not listed
     assert "Every cell of random took under a second" in report.cost_markdown([*timed, untimed])
 
@@ -174,9 +205,9 @@ def test_a_preset_names_its_row_and_the_auc_table_never_averages_two_configurati
     tuned = make_record("tallrec", "movie", "movie", 16, 1, config={"preset": "paper", **PRESETS["paper"],
                                                                    "learning_rate": 3e-4})
     labels = report.row_labels([*fast, paper, tuned])
-    assert labels[fast[0]["key"]] == labels[fast[1]["key"]] == "tallrec[preset=fast]"
-    assert labels[paper["key"]] == "tallrec[preset=paper]"  # the preset's own learning rate goes unsaid
-    assert labels[tuned["key"]] == "tallrec[learning_rate=0.0003, preset=paper]"
+    assert labels[fast[0]["key"]] == labels[fast[1]["key"]] == "tallrec[preset=fast, precision=float32]"
+    assert labels[paper["key"]] == "tallrec[preset=paper, precision=float32]"  # the preset's learning rate unsaid
+    assert labels[tuned["key"]] == "tallrec[preset=paper, precision=float32, learning_rate=0.0003]"
     table = report.auc_table([*fast, paper, tuned])
-    assert "| tallrec[preset=fast] | " in table and "(n=2)" in table
+    assert "| tallrec[preset=fast, precision=float32] | " in table and "(n=2)" in table
     assert table.count("| tallrec[") == 3  # three configurations, three rows

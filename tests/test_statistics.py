@@ -1,4 +1,4 @@
-"""The statistics behind the report, checked against values computed by hand and by definition."""
+"""The statistics behind the report, checked against values known by hand, by definition, and by theory."""
 
 from __future__ import annotations
 
@@ -6,116 +6,137 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from bench.errors import BenchError
-from bench.statistics import bootstrap_auc_ci, delong_covariance, delong_test, structural_components
+from bench.statistics import cluster_bootstrap_auc_ci, holm, mean_auc_interval, paired_difference, uauc
 
 
-def brute_force_components(labels, scores):
-    """DeLong et al. (1988) by definition: psi(x, y) = 1 if x > y, 1/2 if equal, else 0, over all pairs."""
+def delong_variance(labels, scores) -> float:
+    """DeLong et al. (1988) by definition, over all pairs: the normal-theory variance of an AUC when
+    samples are independent (the test's oracle for the plain bootstrap)."""
     y = np.asarray(labels)
     s = np.asarray(scores, dtype=float)
     pos, neg = s[y == 1], s[y == 0]
     psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
-    return psi.mean(), psi.mean(axis=1), psi.mean(axis=0)
+    v10, v01 = psi.mean(axis=1), psi.mean(axis=0)
+    return v10.var(ddof=1) / len(pos) + v01.var(ddof=1) / len(neg)
 
 
-def test_hand_computed_single_method():
-    # positives 0.9, 0.6; negatives 0.7, 0.1: pairs won 1, 1, 0, 1 -> AUC 3/4.
-    # V10 = [1, 1/2], V01 = [1/2, 1]; var = S10/m + S01/n = (1/8)/2 + (1/8)/2 = 1/8.
-    aucs, cov = delong_covariance([1, 1, 0, 0], [[0.9, 0.6, 0.7, 0.1]])
-    assert aucs[0] == pytest.approx(0.75)
-    assert cov[0, 0] == pytest.approx(0.125)
+def independent(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    return labels, labels * 0.5 + rng.random(n)
 
 
-def test_hand_computed_paired_test():
-    # a as above (AUC 3/4); b = [0.2, 0.8 | 0.3, 0.9]: V10_b = [0, 1/2], V01_b = [1/2, 0], AUC 1/4.
-    # cov(V10_a, V10_b) = cov(V01_a, V01_b) = -1/8, so var(a - b) = 1/8 + 1/8 + 2 * 1/8 = 1/2,
-    # z = (3/4 - 1/4) / sqrt(1/2) = 0.7071, p = 2 * (1 - Phi(0.7071)) = 0.4795.
-    result = delong_test([1, 1, 0, 0], [0.9, 0.6, 0.7, 0.1], [0.2, 0.8, 0.3, 0.9])
-    assert result.auc_a == pytest.approx(0.75)
-    assert result.auc_b == pytest.approx(0.25)
-    assert result.std_error == pytest.approx(math.sqrt(0.5))
-    assert result.z == pytest.approx(1 / math.sqrt(2))
-    assert result.p_value == pytest.approx(0.4795, abs=1e-4)
+def clustered(n_users: int, per_user: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Users whose samples share a user effect in both label and score: clustered data, like the movie
+    test set's 16 users with dozens of overlapping samples each."""
+    rng = np.random.default_rng(seed)
+    users = np.repeat([f"u{i}" for i in range(n_users)], per_user)
+    effect = np.repeat(rng.normal(0, 1.5, n_users), per_user)
+    labels = (effect + rng.normal(0, 1, len(users)) > 0).astype(int)
+    scores = 0.8 * effect + 0.3 * labels + rng.normal(0, 1, len(users))
+    return labels, scores, users
 
 
-def test_auc_equals_mann_whitney_u_over_pairs():
-    rng = np.random.default_rng(3)
-    labels = rng.integers(0, 2, 300)
-    scores = np.round(labels * 0.4 + rng.random(300), 1)  # rounded: many ties
-    aucs, _, _ = structural_components(labels, [scores])
-    u = stats.mannwhitneyu(scores[labels == 1], scores[labels == 0]).statistic
-    n1, n0 = (labels == 1).sum(), (labels == 0).sum()
-    assert aucs[0] == pytest.approx(u / (n1 * n0))
-    assert aucs[0] == pytest.approx(roc_auc_score(labels, scores))
-
-
-def test_fast_components_and_variance_match_brute_force():
-    rng = np.random.default_rng(7)
-    labels = rng.integers(0, 2, 200)
-    a = np.round(labels * 0.3 + rng.random(200), 2)
-    b = np.round(0.5 * a + rng.random(200) * 0.5, 2)  # correlated with a, with ties
-    aucs, v10, v01 = structural_components(labels, [a, b])
-    auc_a, v10_a, v01_a = brute_force_components(labels, a)
-    auc_b, v10_b, v01_b = brute_force_components(labels, b)
-    np.testing.assert_allclose(aucs, [auc_a, auc_b])
-    np.testing.assert_allclose(v10, [v10_a, v10_b])
-    np.testing.assert_allclose(v01, [v01_a, v01_b])
-    m, n = len(v10_a), len(v01_a)
-    expected = np.cov([v10_a, v10_b]) / m + np.cov([v01_a, v01_b]) / n
-    _, cov = delong_covariance(labels, [a, b])
-    np.testing.assert_allclose(cov, expected)
-    result = delong_test(labels, a, b)
-    var_diff = expected[0, 0] + expected[1, 1] - 2 * expected[0, 1]
-    assert result.z == pytest.approx((auc_a - auc_b) / math.sqrt(var_diff))
-
-
-def test_identical_scores_are_not_different():
-    labels = [1, 0, 1, 0, 1]
-    scores = [0.3, 0.2, 0.9, 0.4, 0.5]
-    result = delong_test(labels, scores, scores)
-    assert (result.difference, result.p_value) == (0.0, 1.0)
-
-
-def test_a_clear_difference_is_significant_and_a_null_one_usually_not():
-    rng = np.random.default_rng(11)
-    labels = rng.integers(0, 2, 1000)
-    strong = labels + rng.normal(0, 1, 1000)
-    noise = rng.random(1000)
-    assert delong_test(labels, strong, noise).p_value < 1e-10
-    noise_2 = rng.random(1000)
-    assert delong_test(labels, noise, noise_2).p_value > 0.01
-
-
-def test_bootstrap_interval_contains_the_auc_and_agrees_with_delong():
-    rng = np.random.default_rng(5)
-    labels = rng.integers(0, 2, 2000)
-    scores = labels * 0.5 + rng.random(2000)
-    low, high = bootstrap_auc_ci(labels, scores)
+def test_on_independent_data_the_cluster_bootstrap_is_the_plain_one_and_matches_delong():
+    labels, scores = independent(2000, 5)
+    one_per_user = [f"user{i}" for i in range(2000)]
+    plain = cluster_bootstrap_auc_ci(labels, scores)  # users=None: each sample its own user
+    by_user = cluster_bootstrap_auc_ci(labels, scores, one_per_user)
     auc = roc_auc_score(labels, scores)
-    assert low < auc < high
-    _, cov = delong_covariance(labels, [scores])
-    se = math.sqrt(cov[0, 0])
-    # Normal-theory 95% interval from DeLong's variance: the two should agree closely at n = 2000.
-    assert low == pytest.approx(auc - 1.96 * se, abs=0.005)
-    assert high == pytest.approx(auc + 1.96 * se, abs=0.005)
-    assert bootstrap_auc_ci(labels, scores) == (low, high)  # seeded: reproducible
+    assert plain[0] < auc < plain[1]
+    assert by_user == pytest.approx(plain, abs=0.004)  # other draws of the same distribution
+    se = math.sqrt(delong_variance(labels, scores))
+    assert plain[0] == pytest.approx(auc - 1.96 * se, abs=0.005)
+    assert plain[1] == pytest.approx(auc + 1.96 * se, abs=0.005)
+    assert cluster_bootstrap_auc_ci(labels, scores) == plain  # seeded: reproducible
 
 
-def test_bootstrap_interval_narrows_with_more_samples():
-    rng = np.random.default_rng(2)
-    labels = rng.integers(0, 2, 4000)
-    scores = labels * 0.5 + rng.random(4000)
-    small = bootstrap_auc_ci(labels[:200], scores[:200])
-    large = bootstrap_auc_ci(labels, scores)
+def test_clustering_widens_the_interval_when_samples_of_a_user_move_together():
+    labels, scores, users = clustered(16, 60, 3)
+    naive = cluster_bootstrap_auc_ci(labels, scores)
+    by_user = cluster_bootstrap_auc_ci(labels, scores, users)
+    assert by_user[0] < roc_auc_score(labels, scores) < by_user[1]
+    assert by_user[1] - by_user[0] > 2 * (naive[1] - naive[0])
+
+
+def test_the_interval_narrows_with_more_samples():
+    labels, scores = independent(4000, 2)
+    small = cluster_bootstrap_auc_ci(labels[:200], scores[:200])
+    large = cluster_bootstrap_auc_ci(labels, scores)
     assert large[1] - large[0] < (small[1] - small[0]) / 2
 
 
-def test_single_class_is_a_clear_error():
-    with pytest.raises(BenchError):
-        delong_test([1, 1], [0.1, 0.2], [0.3, 0.4])
-    with pytest.raises(BenchError):
-        bootstrap_auc_ci([0, 0, 0], [0.1, 0.2, 0.3])
+def test_a_mean_over_seeds_carries_the_seed_spread():
+    labels, scores = independent(1000, 8)
+    rng = np.random.default_rng(1)
+    alike = [scores + rng.normal(0, 1e-3, 1000) for _ in range(3)]
+    apart = [scores, rng.random(1000), scores + rng.normal(0, 2, 1000)]  # seeds that land far apart
+    narrow = mean_auc_interval(labels, alike)
+    wide = mean_auc_interval(labels, apart)
+    mean_apart = np.mean([roc_auc_score(labels, s) for s in apart])
+    assert wide[0] < mean_apart < wide[1]
+    assert wide[1] - wide[0] > 3 * (narrow[1] - narrow[0])
+    # One run is the one-level interval.
+    assert mean_auc_interval(labels, [scores]) == cluster_bootstrap_auc_ci(labels, scores)
+
+
+def test_paired_difference_sees_a_clear_gap_and_not_a_null_one():
+    labels, strong = independent(1000, 11)
+    rng = np.random.default_rng(4)
+    noise, noise_2 = rng.random(1000), rng.random(1000)
+    clear = paired_difference(labels, [strong], [noise])
+    assert clear.difference == pytest.approx(roc_auc_score(labels, strong) - roc_auc_score(labels, noise))
+    assert clear.low > 0 and clear.p_value < 0.01
+    null = paired_difference(labels, [noise], [noise_2])
+    assert null.low < 0 < null.high and null.p_value > 0.05
+    same = paired_difference(labels, [noise], [noise])
+    assert (same.difference, same.p_value) == (0.0, 1.0)
+
+
+def test_pairing_on_users_keeps_a_gap_that_clustering_makes_uncertain():
+    """The same 0.05-ish gap is 'significant' when 960 samples count as independent and is not once
+    the 16 users are resampled: the movie test set's situation."""
+    labels, scores, users = clustered(16, 60, 9)
+    rng = np.random.default_rng(0)
+    other = scores + rng.normal(0, 0.7, len(scores))
+    naive = paired_difference(labels, [scores], [other])
+    by_user = paired_difference(labels, [scores], [other], users)
+    assert by_user.n_users == 16 and naive.n_users == len(scores)
+    assert by_user.high - by_user.low > naive.high - naive.low
+
+
+def test_uauc_averages_per_user_aucs_over_users_with_both_labels():
+    labels = [1, 0, 1, 0, 1, 1, 0]
+    scores = [0.9, 0.1, 0.2, 0.8, 0.5, 0.6, 0.7]
+    users = ["a", "a", "b", "b", "c", "c", "d"]  # a: AUC 1, b: AUC 0, c: one label only, d: one sample
+    assert uauc(labels, scores, users) == (0.5, 2)
+    assert math.isnan(uauc([1, 0], [0.2, 0.1], ["x", "y"])[0])
+
+
+def test_holm_adjusts_step_down():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(BenchError, match="both liked and not-liked"):
+        cluster_bootstrap_auc_ci([0, 0, 0], [0.1, 0.2, 0.3])
+    with pytest.raises(BenchError, match="same test samples"):
+        paired_difference([1, 0], [[0.1, 0.2]], [[0.3, 0.4, 0.5]])
+
+
+@pytest.mark.parametrize("table_max", [512, 0], ids=["users-table", "per-sample"])
+def test_the_resampled_auc_kernel_is_a_weighted_auc(monkeypatch, table_max):
+    """Both ways of computing a resample's AUC equal scikit-learn's AUC with each sample weighted by
+    how often its user was drawn (ties in the scores on purpose)."""
+    import bench.statistics as statistics
+
+    monkeypatch.setattr(statistics, "USER_TABLE_MAX", table_max)
+    rng = np.random.default_rng(0)
+    labels, scores, groups = rng.integers(0, 2, 300), np.round(rng.random(300), 1), rng.integers(0, 20, 300)
+    counts = rng.integers(0, 3, (6, 20))
+    got = statistics._ResampledAuc(labels, scores, groups)(counts)
+    expected = [roc_auc_score(labels, scores, sample_weight=c[groups]) for c in counts]
+    assert got == pytest.approx(expected, abs=1e-12)
