@@ -522,9 +522,7 @@ def answer_markdown(tables: Tables, test_size: int | None) -> str:
             text = [f"  - K={k}: the bar is {base.row} at {100 * base.mean:.2f}."]
             text.append(f"Significantly above it: {_names(above)}." if above else "Nothing is significantly above it.")
             if level:
-                higher = [c for c in level if c.comparison.result.difference > 0]
-                text.append(f"{len(level)} not significantly different" +
-                            (f" (higher means among them: {_names(higher)})" if higher else "") + ".")
+                text.append(f"Not significantly different: {_names(level)}.")
             if below:
                 text.append(f"{len(below)} significantly below.")
             lines.append(" ".join(text))
