@@ -14,6 +14,7 @@ purpose only: the diff in git is then the review of what changed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import tomllib
@@ -129,6 +130,12 @@ def compare_records(new: dict[str, Any], ref: dict[str, Any], tolerance: dict[st
         worst, i = max(over)
         problems.append(f"{len(over)} of {len(diffs)} scores differ by more than {tol_scores:g}; largest at sample "
                         f"{ref['sample_ids'][i]}: {new['scores'][i]!r}, reference {ref['scores'][i]!r}")
+    for name, values in (ref.get("sample_values") or {}).items():  # e.g. an LM's log P(Yes), log P(No)
+        fresh = (new.get("sample_values") or {}).get(name)
+        if fresh is None or len(fresh) != len(values):
+            problems.append(f"the record lacks the reference's per-sample {name}")
+        elif (worst := max(abs(a - b) for a, b in zip(fresh, values, strict=True))) > tol_scores:
+            problems.append(f"per-sample {name} differ by up to {worst:.3g}, more than {tol_scores:g}")
     return problems
 
 
@@ -169,9 +176,34 @@ def check(suite: Path = SUITE_FILE, reference: Path = REFERENCE_DIR, data_dir: P
 
 
 def _write_references(fresh: dict[tuple, tuple[dict, dict[str, float]]], reference: Path) -> None:
-    records_dir = reference / "records"
-    if records_dir.exists():
-        shutil.rmtree(records_dir)
-    store = ResultStore(reference)
-    for record, _ in fresh.values():
-        store.write(record)
+    """Replace the references with `fresh` so that a crash never leaves a partial set.
+
+    The new records and test sets are written into a folder beside `reference`, which is then
+    swapped in (old renamed aside, new renamed in, old deleted). A crash while writing leaves the old
+    references as they were; one between the two renames leaves both sets whole, the old one under
+    `.<name>.old-*` beside it. Other files in the folder (anything but records/ and testsets/) are
+    carried over; test sets no new record uses are dropped."""
+    reference = Path(reference)
+    reference.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(dir=reference.parent, prefix=f".{reference.name}.new-"))
+    try:
+        os.chmod(new, reference.stat().st_mode & 0o7777 if reference.is_dir() else 0o755)
+        if reference.is_dir():
+            for entry in reference.iterdir():
+                if entry.name in ("records", "testsets"):
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.copytree(entry, new / entry.name, symlinks=True)
+                else:
+                    shutil.copy2(entry, new / entry.name, follow_symlinks=False)
+        store = ResultStore(new)
+        for record, _ in fresh.values():
+            store.write(record)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    old = new.with_name(new.name.replace(".new-", ".old-", 1))
+    if reference.exists():
+        os.rename(reference, old)
+    os.rename(new, reference)
+    shutil.rmtree(old, ignore_errors=True)

@@ -89,6 +89,17 @@ class Method:
         """Anything the method wants stored with its cells (e.g. an adapter path, token counts)."""
         return {}
 
+    def sample_values(self) -> dict[str, list[float]]:
+        """Per-sample numbers of the last `score` call besides the score (an LM's log P(Yes) and
+        log P(No)), stored with the record so that other views of one result need no rerun."""
+        return {}
+
+    @classmethod
+    def views(cls, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """Records derived from a stored one without rerunning (an LM record under another score kind,
+        from its `sample_values`); each names its source in `view_of`. None by default."""
+        return []
+
     @classmethod
     def parameters(cls) -> dict[str, inspect.Parameter]:
         params = inspect.signature(cls.__init__).parameters

@@ -18,6 +18,7 @@ of the difference of means, Holm-corrected over the column. Records with differe
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from collections import defaultdict
@@ -170,7 +171,24 @@ class Tables:
         return any(k[1] != k[2] for k in self.cells if k[0] == test_size)
 
 
+def with_views(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records and the views their methods derive from them (`Method.views`: an LM record under
+    the other score kind), less views of a cell the store holds as a record of its own."""
+    from bench import registry
+
+    methods = registry.available()
+
+    def identity(r: dict[str, Any]) -> tuple:
+        return (r["method"], json.dumps(r["config"], sort_keys=True), r["train"], r["test"], r["shots"], r["seed"],
+                r.get("test_size"))
+
+    held = {identity(r) for r in records}
+    views = [v for r in records if r["method"] in methods for v in methods[r["method"]].views(r)]
+    return records + [v for v in views if identity(v) not in held]
+
+
 def aggregate(records: list[dict[str, Any]], *, with_statistics: bool = True) -> Tables:
+    records = with_views(records)
     labels = row_labels(records)
     cells: dict[tuple, Cell] = {}
     for r in records:

@@ -208,6 +208,9 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
                 wall_seconds=fit_seconds / len(applicable) + score_seconds,
                 peak_rss_mb=_peak_rss_mb(), method_extra=method.extra_record(),
             )
+            values = method.sample_values()
+            if values:  # float32 precision, like the scores
+                record["sample_values"] = {k: [float(f"{v:.9g}") for v in vs] for k, vs in values.items()}
             summary.computed.append(cell.key)
         store.write(record)
         if bar is not None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from bench.errors import BenchError
@@ -63,18 +64,48 @@ def _prompts(samples: list[Sample]) -> list[str]:
     return [alpaca_prompt(s) for s in samples]
 
 
-def _score_with(model: Any, tokenizer: Any, samples: list[Sample], kind: str, batch_size: int) -> list[float]:
-    """Scores per sample; each domain's prompts are one scorer call, sharing that domain's preamble."""
+def _log_probs_with(model: Any, tokenizer: Any, samples: list[Sample], batch_size: int) -> np.ndarray:
+    """(n, 2) log P(Yes), log P(No) per sample; each domain's prompts are one scorer call, sharing
+    that domain's preamble."""
     from bench.lm_scorer import LMScorer
     from bench.prompts import preamble
 
-    scores: list[float | None] = [None] * len(samples)
+    out = np.zeros((len(samples), 2))
     for domain in sorted({s.domain for s in samples}):
         rows = [i for i, s in enumerate(samples) if s.domain == domain]
         scorer = LMScorer(model, tokenizer, batch_size=batch_size, shared_prefix=preamble(domain))
-        for i, score in zip(rows, scorer.scores(_prompts([samples[i] for i in rows]), kind), strict=True):
-            scores[i] = score
-    return scores  # type: ignore[return-value]
+        out[rows] = scorer.log_probs(_prompts([samples[i] for i in rows]))
+    return out
+
+
+def _score_with(model: Any, tokenizer: Any, samples: list[Sample], kind: str, batch_size: int) -> list[float]:
+    from bench.lm_scorer import scores_from_log_probs
+
+    return scores_from_log_probs(_log_probs_with(model, tokenizer, samples, batch_size), kind).tolist()
+
+
+def _score_views(record: dict[str, Any], extra_config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The record under each other score kind, from its stored log P(Yes), log P(No): no rerun.
+
+    The log-probs are float32 values kept to 9 significant digits, so they are read back as float32:
+    the scores then equal those a direct run computes, to the last bit."""
+    from bench.lm_scorer import SCORES, scores_from_log_probs
+    from bench.metrics import auc
+
+    values = record.get("sample_values") or {}
+    if record.get("status") != "ok" or not {"log_p_yes", "log_p_no"} <= set(values):
+        return []
+    log_probs = np.stack([np.asarray(values["log_p_yes"], dtype=np.float32),
+                          np.asarray(values["log_p_no"], dtype=np.float32)], axis=1)
+    views = []
+    for kind in SCORES:
+        if kind == record["config"].get("score"):
+            continue
+        scores = scores_from_log_probs(log_probs, kind).tolist()
+        config = {**record["config"], "score": kind, **(extra_config or {})}
+        views.append({**record, "config": config, "scores": scores, "auc": auc(record["labels"], scores),
+                      "key": f"{record['key']}~{kind}", "view_of": record["key"]})
+    return views
 
 
 class _LMMethod(Method):
@@ -99,6 +130,16 @@ class _LMMethod(Method):
         name = precision_for(device)
         return None if name == "float32" else name
 
+    def sample_values(self) -> dict[str, list[float]]:
+        """log P(Yes) and log P(No) of the last `score` call: every score kind is a view of them."""
+        if getattr(self, "_log_probs", None) is None:
+            return {}
+        return {"log_p_yes": self._log_probs[:, 0].tolist(), "log_p_no": self._log_probs[:, 1].tolist()}
+
+    @classmethod
+    def views(cls, record: dict[str, Any]) -> list[dict[str, Any]]:
+        return _score_views(record)
+
     def _check_score_kind(self, kind: str) -> str:
         from bench.lm_scorer import SCORES
 
@@ -107,7 +148,7 @@ class _LMMethod(Method):
         return kind
 
 
-_ZERO_SHOT_SCORES: dict[tuple, dict[str, float]] = {}  # (model folder, device, score kind) -> prompt -> score
+_ZERO_SHOT_LOG_PROBS: dict[tuple, dict[str, np.ndarray]] = {}  # (model folder, device) -> prompt -> log-probs
 
 
 @register("zero-shot")
@@ -129,24 +170,25 @@ class ZeroShot(_LMMethod):
         self._device = context.device
 
     def score(self, samples: list[Sample]) -> list[float]:
-        """Scores do not depend on K, seed or batch company, so a prompt scored once in this process (by
-        any cell with the same model, device and score kind) is not scored again."""
+        """Log-probs do not depend on K, seed or batch company, so a prompt scored once in this process
+        (by any cell with the same model and device, of either score kind) is not scored again."""
+        from bench.lm_scorer import scores_from_log_probs
         from bench.models import load
 
         loaded = load(self.model, _lm_device(self._device))
-        cache = _ZERO_SHOT_SCORES.setdefault((loaded.location, loaded.device, self.score_kind), {})
+        cache = _ZERO_SHOT_LOG_PROBS.setdefault((loaded.location, loaded.device), {})
         texts = _prompts(samples)
         missing = [(t, s) for t, s in dict(zip(texts, samples, strict=True)).items() if t not in cache]
         started = time.perf_counter()
         if missing:
-            fresh = _score_with(loaded.model, loaded.tokenizer, [s for _, s in missing], self.score_kind,
-                                self.score_batch_size)
+            fresh = _log_probs_with(loaded.model, loaded.tokenizer, [s for _, s in missing], self.score_batch_size)
             cache.update(zip([t for t, _ in missing], fresh, strict=True))
         seconds = time.perf_counter() - started
         self._stats = {"model_location": loaded.location, "scored_prompts": len(missing),
                        "reused_scores": len(samples) - len(missing),
                        "score_prompts_per_second": round(len(missing) / seconds, 3) if missing and seconds else None}
-        return [cache[t] for t in texts]
+        self._log_probs = np.stack([cache[t] for t in texts]) if texts else np.zeros((0, 2))
+        return scores_from_log_probs(self._log_probs, self.score_kind).tolist()
 
     def extra_record(self) -> dict[str, Any]:
         return dict(self._stats)
@@ -628,6 +670,7 @@ class TallRec(_LMMethod):
     def score(self, samples: list[Sample]) -> list[float]:
         from peft import PeftModel
 
+        from bench.lm_scorer import scores_from_log_probs
         from bench.models import load
 
         if self._adapter is None:
@@ -636,12 +679,18 @@ class TallRec(_LMMethod):
         model = _without_peft_deprecation_warning(PeftModel.from_pretrained, loaded.model, str(self._adapter))
         try:
             started = time.perf_counter()
-            scores = _score_with(model, loaded.tokenizer, samples, self.score_kind, self.score_batch_size)
+            self._log_probs = _log_probs_with(model, loaded.tokenizer, samples, self.score_batch_size)
             seconds = time.perf_counter() - started
         finally:
             model.base_model.unload()
         self._extra["score_prompts_per_second"] = round(len(samples) / seconds, 3) if seconds else None
-        return scores
+        return scores_from_log_probs(self._log_probs, self.score_kind).tolist()
 
     def extra_record(self) -> dict[str, Any]:
         return dict(self._extra)
+
+    @classmethod
+    def views(cls, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """The adapter was chosen by validation AUC under the record's own score kind: a view under
+        another kind says so (`selected_by`), and is not the cell tuned with that kind."""
+        return _score_views(record, {"selected_by": record["config"].get("score")})

@@ -1,0 +1,51 @@
+"""Every LM score kind is a view of one record: the stored log P(Yes), log P(No) give the other kind
+exactly as a direct run computes it, and the report shows both rows without rerunning anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import report, runner
+from bench.store import ResultStore
+
+
+def _zero_shot(kind: str, data_dir: Path, store: ResultStore) -> dict:
+    grid = runner.Grid(methods=["zero-shot"], shots=[16], seeds=[0], train=["movie"], test=["movie"],
+                       params={"zero-shot": {"model": "tiny-random-llama", "score": kind}}, test_size=60,
+                       data_dir=str(data_dir), device="cpu")
+    summary = runner.run(grid, store, progress=False)
+    (key,) = summary.computed
+    return store.load("zero-shot", key)
+
+
+def test_the_other_score_kind_from_a_stored_record_equals_a_direct_run(data_dir, tmp_path):
+    stored = _zero_shot("reference", data_dir, ResultStore(tmp_path / "a"))
+    direct = _zero_shot("logodds", data_dir, ResultStore(tmp_path / "b"))
+    assert set(stored["sample_values"]) == {"log_p_yes", "log_p_no"}
+    assert stored["sample_values"] == direct["sample_values"]  # one forward pass, whatever the kind
+
+    (view,) = [v for v in report.with_views([stored]) if v.get("view_of")]
+    assert view["config"]["score"] == "logodds" and view["view_of"] == stored["key"]
+    assert max(abs(a - b) for a, b in zip(view["scores"], direct["scores"], strict=True)) <= 1e-9
+    assert view["auc"] == pytest.approx(direct["auc"], abs=1e-12)
+    (back,) = [v for v in report.with_views([direct]) if v.get("view_of")]
+    assert max(abs(a - b) for a, b in zip(back["scores"], stored["scores"], strict=True)) <= 1e-9
+
+    # The report shows both kinds from the one record; a record of the other kind itself wins over its view.
+    rows = report.aggregate([stored], with_statistics=False).rows(60)
+    assert [r for r in rows if "score=reference" in r] and [r for r in rows if "score=logodds" in r]
+    assert len(report.with_views([stored, direct])) == 2
+
+
+def test_a_tuned_adapter_viewed_under_another_kind_says_what_chose_it():
+    from methods.lm import TallRec
+
+    record = {"key": "k", "status": "ok", "method": "tallrec", "config": {"score": "reference", "preset": "fast"},
+              "labels": [1, 0, 1], "scores": [0.6, 0.4, 0.5],
+              "sample_values": {"log_p_yes": [-0.5, -2.0, -1.0], "log_p_no": [-1.5, -0.3, -1.2]}}
+    (view,) = TallRec.views(record)
+    assert view["config"] == {"score": "logodds", "preset": "fast", "selected_by": "reference"}
+    assert view["scores"] == pytest.approx([1.0, -1.7, 0.2], abs=1e-6)
+    assert TallRec.views({**record, "sample_values": {}}) == []  # records from before: no view, no error
