@@ -67,6 +67,49 @@ def _logsumexp(values: list[float]) -> float:
     return top + math.log(sum(math.exp(v - top) for v in values))
 
 
+# What servers say when a prompt does not fit their context (a 4xx; matched case-insensitively):
+# OpenAI and vLLM: code "context_length_exceeded", "This model's maximum context length is N tokens.
+# However, your messages resulted in M tokens" (vLLM: "... M in the messages"); llama.cpp: type
+# "exceed_context_size_error", "request (M tokens) exceeds the available context size (N tokens)",
+# older builds "the request exceeds the available context size, try increasing it".
+_CONTEXT_OVERFLOW = re.compile(r"context_length_exceeded|maximum context length|exceed_context_size"
+                               r"|exceeds? the (?:available )?context", re.IGNORECASE)
+_PROMPT_TOKENS = re.compile(r"request \((\d+) tokens\)|resulted in (\d+) tokens|(\d+) in the messages",
+                            re.IGNORECASE)
+_CONTEXT_TOKENS = re.compile(r"maximum context length is (\d+)|context size \((\d+) tokens\)", re.IGNORECASE)
+_SAID_MAX_CHARS = 600  # the server's message as quoted in an error: whole, unless it is a page of text
+
+
+def _first_number(pattern: re.Pattern, text: str) -> int | None:
+    match = pattern.search(text)
+    return int(next(g for g in match.groups() if g)) if match else None
+
+
+def context_overflow(said: str, fields: dict[str, Any]) -> tuple[int | None, int | None] | None:
+    """(prompt tokens, context tokens), each None when the server did not say it, if the error says
+    the prompt does not fit the server's context; None for any other error."""
+    if not _CONTEXT_OVERFLOW.search(" ".join([said, str(fields.get("code") or ""), str(fields.get("type") or "")])):
+        return None
+
+    def number(name: str, pattern: re.Pattern) -> int | None:
+        value = fields.get(name)
+        return int(value) if isinstance(value, int) and value > 0 else _first_number(pattern, said)
+
+    return number("n_prompt_tokens", _PROMPT_TOKENS), number("n_ctx", _CONTEXT_TOKENS)
+
+
+def _server_said(exc) -> tuple[str, dict[str, Any]]:
+    """The server's own error message on one line (not the client's wrapper around it), and the
+    error object's fields (code, type, llama.cpp's n_ctx...) when it sent a JSON one."""
+    body = exc.body
+    fields = body if isinstance(body, dict) else {}
+    message = fields.get("message") if isinstance(fields.get("message"), str) else None
+    if message is None:
+        message = body if isinstance(body, str) and body else str(exc.message)
+    said = " ".join(message.split())
+    return (said if len(said) <= _SAID_MAX_CHARS else said[:_SAID_MAX_CHARS] + "..."), fields
+
+
 def parsed_answer(text: str | None) -> float:
     """1.0 for an answer starting with yes, 0.0 for no, 0.5 for anything else."""
     words = (text or "").split()
@@ -212,6 +255,47 @@ class InContextChat(Method):
         key = os.environ.get(self.api_key_env)
         return text.replace(key, "***") if key else text
 
+    def _status_error(self, exc, request: dict[str, Any]) -> str:
+        """The one-line error for an HTTP error answer (after the client's retries): what the server
+        said, and whether a rerun can help. 429/5xx are transient, and the cache keeps every answer
+        already got, so a rerun resumes; any other 4xx is the same on every rerun until it is fixed."""
+        status = exc.status_code
+        said, fields = _server_said(exc)
+        said = self._redact(said)
+        where = f"{self.base_url} (model {self.model})"
+        if 400 <= status < 500 and (overflow := context_overflow(said, fields)) is not None:
+            return self._context_error(where, status, said, request, *overflow)
+        if status == 429 or status >= 500:
+            return (f"{where} answered HTTP {status} ({said}) after {self.max_retries} retries; answers received "
+                    "so far are cached, so a rerun resumes (raise icl.max_retries if it recurs)")
+        hint = " (check icl.model / $OPENAI_MODEL and icl.base_url)" if status == 404 else ""
+        return (f"{where} answered HTTP {status} ({said}){hint}; the request is refused as it stands, "
+                "so a rerun fails the same way until that is fixed")
+
+    def _context_error(self, where: str, status: int, said: str, request: dict[str, Any],
+                       prompt_tokens: int | None, limit: int | None) -> str:
+        """The prompt is longer than the server's context: say by how much, and the two fixes."""
+        examples = len(self._examples)
+        chars = sum(len(m["content"]) for m in request["messages"])
+        prompt = (f"the prompt is {prompt_tokens} tokens ({examples} in-context examples, {chars} characters)"
+                  if prompt_tokens else f"the prompt is {chars} characters ({examples} in-context examples)")
+        context = f"the server's context is {limit} tokens" if limit else "the server did not say its context size"
+        raise_context = "raise the server's context (llama.cpp: --ctx-size/-c, shared by its --parallel slots)"
+        if not examples:
+            fixes = f"No examples are left to drop: {raise_context}"
+        else:
+            fits = ""
+            if prompt_tokens and limit:
+                per_turn = prompt_tokens / (examples + 1)  # each example and the sample are a turn each
+                estimate = int((limit - self.max_tokens) / per_turn) - 1
+                if estimate < 0:
+                    fits = "; likely not even icl.k=0 fits"
+                elif estimate < examples:
+                    fits = f"; about {estimate} fit, --param icl.k={estimate}"
+            fixes = f"Lower icl.k (now {self.k}{fits}) or {raise_context}"
+        return (f"{where} refused the prompt as longer than its context (HTTP {status}): {prompt}, {context}. "
+                f"{fixes}; a rerun fails the same way until then. The server said: {said}")
+
     def _send(self, client, cache: ResponseCache, request: dict[str, Any]) -> dict[str, Any]:
         """One request through the client's retries; the answer is cached before it is returned."""
         import openai
@@ -230,8 +314,7 @@ class InContextChat(Method):
                 raise BenchError(f"cannot reach {where} after {self.max_retries} retries; check icl.base_url / "
                                  "$OPENAI_BASE_URL and that the server runs, then rerun to resume") from None
             except openai.APIStatusError as exc:
-                raise BenchError(f"{where} answered HTTP {exc.status_code} "
-                                 f"({self._redact(str(exc.message))[:200]}); rerun resumes") from None
+                raise BenchError(self._status_error(exc, request)) from None
             try:
                 body = json.loads(raw.http_response.text)
                 body["choices"][0]["message"]

@@ -1,11 +1,15 @@
 """The `icl` method against a real OpenAI-compatible HTTP server on 127.0.0.1 (bench.openai_server),
-backed by a tiny randomly initialised Llama: real logprobs, real HTTP, injected failures, and a run
-interrupted midway that resumes without sending any request twice (counted by the server)."""
+backed by a tiny randomly initialised Llama: real logprobs, real HTTP, injected failures (through the
+test-only subclass in tests/fault_server.py), errors that name their fix, and a run interrupted midway
+that resumes without sending any request twice (counted by the server). The shipped server itself is
+checked to have no control endpoints and to ask for the key first."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -13,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fault_server import FaultyChatServer, context_error
 
 from bench import runner
 from bench import tiny_random_llama as tiny_random_llama_model
@@ -25,6 +30,8 @@ from bench.store import ResultStore
 from methods.icl import InContextChat, messages_for, parsed_answer, price_for, score_response
 
 SECRET = "sk-test-secret-0123456789abcdef"
+
+
 @pytest.fixture(scope="session")
 def tiny_random_llama(tmp_path_factory) -> Path:
     """bench's untrained 2-layer Llama (with its chat template): its answers mean nothing, its logprobs are real."""
@@ -39,7 +46,7 @@ def backend(tiny_random_llama):
 
 @pytest.fixture(scope="session")
 def session_server(backend):
-    server = ChatServer(backend).start()
+    server = FaultyChatServer(backend).start()
     yield server
     server.stop()
 
@@ -65,7 +72,7 @@ def movie(data_dir):
     return few_shot(domain.train, 4, 0, "movie"), domain.test[:6]
 
 
-def make(server: ChatServer, **overrides) -> InContextChat:
+def make(server: FaultyChatServer, **overrides) -> InContextChat:
     params = dict(base_url=server.base_url, model="tiny_random_llama", k=1, top_logprobs=400, max_retries=2,
                   timeout=20.0, concurrency=1)
     return InContextChat(**{**params, **overrides})
@@ -132,10 +139,57 @@ def test_slow_response_times_out_and_is_retried(server, movie):
         time.sleep(0.05)
 
 
-def test_too_many_failures_raise_a_bench_error(server, movie):
+def test_too_many_failures_raise_a_bench_error_that_says_a_rerun_resumes(server, movie):
     server.inject({"kind": "500", "count": 2})
-    with pytest.raises(BenchError, match="HTTP 500"):
+    with pytest.raises(BenchError, match="HTTP 500") as caught:
         fitted(make(server, max_retries=1), movie).score(movie[1][:1])
+    assert "Injected server error." in str(caught.value) and "a rerun resumes" in str(caught.value)
+    assert server.stats.outcomes["500"] == 2
+
+
+def test_a_plain_400_is_not_taken_for_a_context_error_nor_said_to_resume(server, movie):
+    server.inject({"kind": "400"})
+    with pytest.raises(BenchError, match="HTTP 400") as caught:
+        fitted(make(server), movie).score(movie[1][:1])
+    message = str(caught.value)
+    assert "Invalid value for 'top_logprobs': injected." in message and "fails the same way" in message
+    assert "context" not in message and "resume" not in message
+    assert server.stats.chat_requests == 1  # a 400 is not retried
+
+
+@pytest.mark.parametrize("style", ["openai", "llamacpp", "llamacpp-old"])
+def test_context_length_400_names_the_lengths_and_the_fixes(server, backend, movie, style):
+    """A server whose context holds 2 of the 4 examples: the error names the prompt's length, the
+    server's limit when it said one, and the fixes; it fails the same way again; the suggested k runs."""
+    shots, test = movie
+    method = fitted(make(server, k=4), movie)
+    messages = method.request_for(test[0])["messages"]
+    tokens = len(backend.prompt_ids(messages))
+    server.context_limit = len(backend.prompt_ids(messages_for(test[0], shots[:2]))) + method.max_tokens
+    server.context_style = style
+    with pytest.raises(BenchError) as caught:
+        method.score(test[:1])
+    message = str(caught.value)
+    assert "\n" not in message and "HTTP 400" in message and "longer than its context" in message
+    assert "Lower icl.k (now 4" in message and "--ctx-size/-c" in message
+    assert "a rerun fails the same way" in message and "resume" not in message
+    said = context_error(style, tokens, server.context_limit)["message"]
+    assert message.endswith(f"The server said: {said}")  # whole, not cut
+    assert server.stats.outcomes["context"] == 1 and len(ResponseCache()) == 0
+    with pytest.raises(BenchError, match="longer than its context"):
+        fitted(make(server, k=4), movie).score(test[:1])
+    assert server.stats.outcomes["context"] == 2  # the rerun sent it again and failed the same way
+    if style == "llamacpp-old":  # no numbers from the server: the examples and characters instead
+        chars = sum(len(m["content"]) for m in messages)
+        assert f"the prompt is {chars} characters (4 in-context examples)" in message
+        assert "the server did not say its context size" in message and "--param icl.k=" not in message
+    else:
+        assert f"the prompt is {tokens} tokens (4 in-context examples" in message
+        assert f"the server's context is {server.context_limit} tokens" in message
+        suggested = int(re.search(r"--param icl\.k=(\d+)", message).group(1))
+        assert 1 <= suggested < 4  # some examples kept (k=0 would fit trivially), fewer than now
+        assert len(fitted(make(server, k=suggested), movie).score(test[:1])) == 1  # the advice works
+        assert server.stats.outcomes["ok"] == 1
 
 
 def test_without_logprobs_the_parsed_answer_is_the_score(server, movie):
@@ -170,13 +224,67 @@ def test_unreachable_endpoint_is_a_clear_error(movie):
 
 
 def test_rejected_key_is_a_clear_error_without_the_key(backend, movie):
-    server = ChatServer(backend, api_key="the-right-key").start()
+    server = FaultyChatServer(backend, api_key="the-right-key").start()
     try:
         with pytest.raises(BenchError, match="401") as caught:
             fitted(make(server), movie).score(movie[1][:2])
         assert SECRET not in str(caught.value)
         assert server.stats.outcomes["401"] >= 1 and not server.stats.answered
     finally:
+        server.stop()
+
+
+def http_call(connection: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None,
+              key: str | None = None) -> tuple[int, dict]:
+    """One request on a kept-alive connection: (status, JSON body)."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    return response.status, json.loads(response.read() or b"null")
+
+
+def chat_body(movie) -> bytes:
+    return json.dumps({"model": "m", "messages": messages_for(movie[1][0], []), "max_tokens": 1,
+                       "logprobs": True, "top_logprobs": 2}).encode()
+
+
+def test_shipped_server_has_no_control_endpoints(backend, movie):
+    """Faults queued through the old control path must not exist: 404, and the next chat is answered."""
+    server = ChatServer(backend).start()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        assert http_call(connection, "GET", "/_control/stats")[0] == 404
+        faults = json.dumps([{"kind": "500", "count": 5}]).encode()
+        assert http_call(connection, "POST", "/_control/faults", faults)[0] == 404
+        status, body = http_call(connection, "POST", "/v1/chat/completions", chat_body(movie))
+        assert status == 200 and body["choices"][0]["logprobs"]["content"]
+        assert http_call(connection, "GET", "/v1/models")[0] == 200
+    finally:
+        connection.close()
+        server.stop()
+
+
+def test_shipped_server_asks_for_the_key_before_anything_else(backend, movie):
+    """Without the key every path is 401 (even a malformed chat body, and paths that do not exist);
+    with it, the control paths are 404. One kept-alive connection: a refused body is read, not left."""
+    server = ChatServer(backend, api_key="the-right-key").start()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        for key in (None, "a-wrong-key"):
+            for method, path, body in [("GET", "/_control/stats", None), ("POST", "/_control/faults", b"[]"),
+                                       ("POST", "/v1/chat/completions", b"not json"),
+                                       ("POST", "/v1/chat/completions", chat_body(movie)),
+                                       ("GET", "/v1/models", None), ("GET", "/no/such/path", None)]:
+                status, answer = http_call(connection, method, path, body, key=key)
+                assert (status, answer["error"]["type"]) == (401, "invalid_api_key"), (key, method, path)
+                assert "_control" not in json.dumps(answer) and "no route" not in json.dumps(answer)
+        assert http_call(connection, "GET", "/_control/stats", key="the-right-key")[0] == 404
+        assert http_call(connection, "POST", "/_control/faults", b"[]", key="the-right-key")[0] == 404
+        assert http_call(connection, "POST", "/v1/chat/completions", b"not json", key="the-right-key")[0] == 400
+        status, _ = http_call(connection, "POST", "/v1/chat/completions", chat_body(movie), key="the-right-key")
+        assert status == 200
+    finally:
+        connection.close()
         server.stop()
 
 
@@ -208,7 +316,8 @@ def test_interrupted_run_resumes_without_sending_anything_twice(server, data_dir
 
 
 def test_bench_serve_openai_subprocess_answers_the_method(tiny_random_llama, movie):
-    """The user's path: `bench serve-openai` in its own process, requiring a key from the environment."""
+    """The user's path: `bench serve-openai` in its own process, requiring a key from the environment
+    (asked for before any route, and no control endpoint behind it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -222,6 +331,12 @@ def test_bench_serve_openai_subprocess_answers_the_method(tiny_random_llama, mov
             line = process.stdout.readline()
             assert line, f"server exited early: {banner}"
             banner += line
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        try:
+            assert http_call(connection, "GET", "/_control/stats")[0] == 401  # the key before the route
+            assert http_call(connection, "GET", "/_control/stats", key=SECRET)[0] == 404
+        finally:
+            connection.close()
         method = InContextChat(base_url=f"http://127.0.0.1:{port}/v1", model="tiny_random_llama", k=1,
                                top_logprobs=400, max_retries=0)
         method.fit(movie[0], [], context=None)
