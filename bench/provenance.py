@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import platform
 import subprocess
@@ -24,18 +25,70 @@ def package_versions() -> dict[str, str | None]:
     return found
 
 
-@functools.cache
+#: Folders a run writes into the checkout (the default results store, the reports): outputs, not
+#: code, so they leave a tree clean; otherwise every run after the first would be "+dirty".
+OUTPUT_FOLDERS = ("results", "reports")
+#: Untracked files larger than this are hashed by name and size only, to keep the check fast.
+MAX_HASHED_BYTES = 16 << 20
+
+
+def _git(args: list[str], cwd: Path) -> bytes:
+    """Read-only: GIT_OPTIONAL_LOCKS=0 keeps `git status` off the index lock, so a run never makes a
+    concurrent `git add` or commit in the same checkout fail."""
+    return subprocess.run(["git", "-c", "core.quotepath=off", *args], cwd=cwd, capture_output=True, timeout=30,
+                          check=True, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"}).stdout
+
+
+def read_git_state(where: Path) -> dict[str, str | None]:
+    """The commit of the checkout holding `where`, and what differs from it.
+
+    `git_commit` is the commit, with '+dirty' when tracked files changed or untracked, non-ignored
+    files exist (outside OUTPUT_FOLDERS); `git_diff_sha256` then is the first 16 hex digits of the
+    sha256 of `git status --porcelain`, `git diff HEAD` and each untracked file's name and contents,
+    so two records with the same value ran the same uncommitted code. Both None outside a checkout
+    (or without git); the hash is None on a clean tree."""
+    outputs = [f":(exclude,top){folder}" for folder in OUTPUT_FOLDERS]
+    try:
+        top, commit = os.fsdecode(_git(["rev-parse", "--show-toplevel", "HEAD"], where)).splitlines()
+        root = Path(top)
+        status = _git(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".", *outputs], root)
+        if not status:
+            return {"git_commit": commit, "git_diff_sha256": None}
+        diff = _git(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--", ".",
+                     *outputs], root)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_diff_sha256": None}
+    digest = hashlib.sha256(status + b"\0" + diff)
+    for entry in status.split(b"\0"):
+        if entry.startswith(b"?? "):
+            name = entry[3:]
+            digest.update(b"\0" + name + b"\0" + _file_digest(root / os.fsdecode(name)))
+    return {"git_commit": commit + "+dirty", "git_diff_sha256": digest.hexdigest()[:16]}
+
+
+def _file_digest(path: Path) -> bytes:
+    """An untracked file's contents by hash (a link's target, a large file's size)."""
+    try:
+        if path.is_symlink():
+            return b"link:" + os.fsencode(os.readlink(path))
+        size = path.stat().st_size
+        if size > MAX_HASHED_BYTES:
+            return f"size:{size}".encode()
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").digest()
+    except OSError:  # gone meanwhile, or unreadable: its name still counts
+        return b"unreadable"
+
+
+@functools.cache  # fixed for the life of a process; every fit group records it
+def git_state() -> dict[str, str | None]:
+    """`read_git_state` of the checkout this code runs from: the fields every record carries."""
+    return read_git_state(Path(__file__).resolve().parent)
+
+
 def git_commit() -> str | None:
     """The commit of the checkout the code runs from, with '+dirty' when it has uncommitted changes."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit + ("+dirty" if dirty else "")
+    return git_state()["git_commit"]
 
 
 def _cpu_model() -> str:

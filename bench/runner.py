@@ -4,12 +4,23 @@ A sample's path: data files -> `bench.data` samples -> `bench.splits` shots -> m
 `bench.metrics.auc` -> one record in `bench.store`. Cells that share a trained model (same method,
 config, train plan, K and seed) are fitted once and scored on each test domain. A finished cell is
 never recomputed, so an interrupted run resumes where it stopped.
+
+What a computed record says its cell cost: `fit_seconds` (the group's one fit), `score_seconds`,
+`wall_seconds` (its share of the fit plus its scoring), and its own memory peaks over its fit and
+scoring: `peak_rss_mb`, the process's largest resident set in MiB, and `peak_cuda_mb` (only where
+torch had CUDA in use), the most GPU memory torch held allocated. Both count what was already
+resident (interpreter, loaded data, a model an earlier cell left), not what the cell added. A fit
+shared by several test-domain cells counts whole in each of them: a cell's peak is the larger of the
+fit's peak and that of its own scoring. `peak_rss_source` says how the host peak was taken:
+"VmHWM" (Linux: the kernel's high-water mark, reset before the fit and before each scoring),
+"VmRSS sampled" (every 10 ms, where the mark cannot be reset) or "ru_maxrss" (elsewhere; the
+process's peak, kept only when the cell raised it, else None). Records without `peak_rss_source`
+predate this and hold the process's peak so far, inherited from earlier cells.
 """
 
 from __future__ import annotations
 
 import math
-import resource
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -22,6 +33,7 @@ from tqdm import tqdm
 from bench import provenance, registry
 from bench.data import load_domain
 from bench.errors import BenchError
+from bench.memory import MemoryPeak, memory_fields
 from bench.metrics import auc
 from bench.splits import evaluation_subset, train_domains, training_set
 from bench.store import ResultStore, cell_key
@@ -101,10 +113,6 @@ def _fit_group(cell: Cell) -> tuple:
     return (cell.method, repr(sorted(cell.config.items())), cell.train, cell.shots, cell.seed)
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _resolve_device(requested: str) -> str:
     return provenance.default_device() if requested == "auto" else requested
 
@@ -156,7 +164,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
         "device": device,
         "machine": provenance.machine(device),
         "versions": provenance.package_versions(),
-        "git_commit": provenance.git_commit(),
+        **provenance.git_state(),  # git_commit, and git_diff_sha256 naming what a dirty tree changed
         "run_config": asdict(grid),
     }
     first = group[0]
@@ -168,14 +176,17 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
     shots = training_set(first.train, first.shots, first.seed, data_dir)
     applicable = [c for c in group if method.cross_domain or c.test in domains]
     fit_seconds = 0.0
+    fit_memory: list[MemoryPeak] = []
     if applicable:
         context = registry.FitContext(
             seed=first.seed, train_plan=first.train, train_domains=domains, train_pool=shots.pool,
             artifact_dir=store.artifact_dir(first.fit_key or first.key), device=device,
         )
-        started = time.perf_counter()
-        method.fit(shots.shots, shots.valid, context)
-        fit_seconds = time.perf_counter() - started
+        with MemoryPeak() as memory:
+            started = time.perf_counter()
+            method.fit(shots.shots, shots.valid, context)
+            fit_seconds = time.perf_counter() - started
+        fit_memory.append(memory)
     for cell in group:
         test_data = load_domain(cell.test, data_dir)
         samples = evaluation_subset(test_data.test, cell.test_size)
@@ -194,10 +205,11 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
                                  f"{first.train} to {cell.test}")
             summary.not_applicable.append(cell.key)
         else:
-            started = time.perf_counter()
-            # 9 significant digits (float32 precision) keep records small; the AUC is that of the stored scores
-            scores = [float(f"{s:.9g}") for s in method.score(samples)]
-            score_seconds = time.perf_counter() - started
+            with MemoryPeak() as memory:
+                started = time.perf_counter()
+                # 9 significant digits (float32 precision) keep records small; the AUC is that of the stored scores
+                scores = [float(f"{s:.9g}") for s in method.score(samples)]
+                score_seconds = time.perf_counter() - started
             if len(scores) != len(samples) or not all(math.isfinite(s) for s in scores):
                 raise BenchError(f"method {cell.method} returned {len(scores)} scores for {len(samples)} "
                                  "samples, or a score that is not a finite number")
@@ -206,7 +218,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
                 status="ok", auc=auc(labels, scores), sample_ids=[s.uid for s in samples],
                 labels=labels, users=[s.user for s in samples], scores=scores, fit_seconds=fit_seconds, score_seconds=score_seconds,
                 wall_seconds=fit_seconds / len(applicable) + score_seconds,
-                peak_rss_mb=_peak_rss_mb(), method_extra=method.extra_record(),
+                **memory_fields(*fit_memory, memory), method_extra=method.extra_record(),
             )
             values = method.sample_values()
             if values:  # float32 precision, like the scores

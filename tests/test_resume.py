@@ -26,7 +26,8 @@ class SlowLikeRatio(Method):
         return [sum(h.liked for h in s.history) / max(len(s.history), 1) for s in samples]
 '''
 
-VOLATILE = {"created", "fit_seconds", "score_seconds", "wall_seconds", "peak_rss_mb", "run_config"}
+VOLATILE = {"created", "fit_seconds", "score_seconds", "wall_seconds", "peak_rss_mb", "peak_cuda_mb", "run_config",
+            "git_diff_sha256"}  # what a dirty tree changed may change between the runs in a shared checkout
 
 
 def slow_plugin_env(tmp_path: Path) -> dict[str, str]:

@@ -3,7 +3,11 @@ recorded as not applicable, never silently scored."""
 
 from __future__ import annotations
 
-from bench import runner
+import time
+
+import pytest
+
+from bench import memory, provenance, runner
 from bench.registry import Method, register
 from bench.store import ResultStore
 
@@ -20,6 +24,22 @@ class ConstantWithThreads(Method):
 
     def score(self, samples):
         return [self.value + 1e-3 * len(s.history) for s in samples]
+
+
+@register("test-memory-hog")
+class MemoryHog(Method):
+    """Holds `mb` MiB during its fit only, long enough for a 10 ms sampler to see it."""
+
+    def __init__(self, *, mb: int = 500) -> None:
+        self.mb = mb
+
+    def fit(self, train, valid, context):
+        held = b"x" * (self.mb << 20)  # written, so resident
+        time.sleep(0.2)
+        del held
+
+    def score(self, samples):
+        return [0.5] * len(samples)
 
 
 def grid(data_dir, **params) -> runner.Grid:
@@ -111,3 +131,74 @@ def test_asking_for_cuda_without_a_gpu_is_a_clear_error(data_dir, tmp_path, monk
     with pytest.raises(BenchError, match="--device cuda .* no CUDA GPU; use --device cpu or auto"):
         runner.run(g, ResultStore(tmp_path), progress=False)
     assert not list(ResultStore(tmp_path).records())
+
+
+@pytest.mark.parametrize("how", ["VmHWM", "VmRSS sampled", "ru_maxrss"])
+def test_each_cell_records_its_own_peak_memory(data_dir, store_dir, monkeypatch, how):
+    """A cell after one that held 500 MiB records its own, lower peak, not the process's (ru_maxrss)."""
+    if how != "VmHWM":
+        monkeypatch.setattr(memory, "_reset_peak_rss", lambda: False)
+    if how == "ru_maxrss":
+        monkeypatch.setattr(memory, "_status_mb", lambda field: None)
+    store = ResultStore(store_dir)
+    g = runner.Grid(methods=["test-memory-hog", "test-constant"], shots=[16], seeds=[0], train=["movie"],
+                    test=["movie"], test_size=50, data_dir=str(data_dir))
+    runner.run(g, store, progress=False)
+    by_method = {r["method"]: r for r in store.records()}
+    hog, light = by_method["test-memory-hog"], by_method["test-constant"]
+    assert hog["peak_rss_source"] == light["peak_rss_source"] == how
+    if how == "ru_maxrss":  # the light cell cannot raise the process's peak: unknown, never inherited
+        assert light["peak_rss_mb"] is None
+        assert hog["peak_rss_mb"] is None or hog["peak_rss_mb"] >= 500
+    else:
+        assert hog["peak_rss_mb"] >= 500
+        assert light["peak_rss_mb"] < hog["peak_rss_mb"] - 300
+    assert ("peak_cuda_mb" in light) == (memory._cuda_in_use() is not None)
+
+
+def test_each_cell_records_its_own_cuda_peak(data_dir, store_dir, monkeypatch):
+    """Where torch has CUDA in use, the device peak is reset before each stretch (fit, scoring)."""
+    import sys
+    import types
+
+    class FakeCuda:
+        peak, resets = 0, 0
+
+        def is_initialized(self):
+            return True
+
+        def reset_peak_memory_stats(self):
+            self.peak, self.resets = 0, self.resets + 1
+
+        def max_memory_allocated(self):
+            return self.peak
+
+    cuda = FakeCuda()
+
+    def fit(self, *args):
+        cuda.peak = 2048 << 20
+
+    def score(self, samples):
+        cuda.peak = 1 << 20
+        return [0.5] * len(samples)
+
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    monkeypatch.setattr(MemoryHog, "fit", fit)
+    monkeypatch.setattr(MemoryHog, "score", score)
+    store = ResultStore(store_dir)
+    g = runner.Grid(methods=["test-memory-hog", "test-constant"], shots=[16], seeds=[0], train=["movie"],
+                    test=["movie"], test_size=50, data_dir=str(data_dir), device="cpu")
+    runner.run(g, store, progress=False)
+    by_method = {r["method"]: r for r in store.records()}
+    assert by_method["test-memory-hog"]["peak_cuda_mb"] == 2048  # the fit's peak counts in its cell
+    assert by_method["test-constant"]["peak_cuda_mb"] == 0
+    assert cuda.resets == 4  # before each fit and each scoring
+
+
+def test_records_name_the_commit_and_what_a_dirty_tree_changed(data_dir, store_dir, monkeypatch):
+    state = {"git_commit": "abc123+dirty", "git_diff_sha256": "0123456789abcdef"}
+    monkeypatch.setattr(provenance, "git_state", lambda: state)
+    store = ResultStore(store_dir)
+    runner.run(grid(data_dir), store, progress=False)
+    [record] = store.records()
+    assert {k: record[k] for k in state} == state

@@ -26,7 +26,8 @@ from bench.store import ResultStore
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm-single-node.sh"
 # Provenance that differs between two runs of the same cell; everything else must be equal.
-VOLATILE = {"created", "fit_seconds", "score_seconds", "wall_seconds", "peak_rss_mb"}
+VOLATILE = {"created", "fit_seconds", "score_seconds", "wall_seconds", "peak_rss_mb", "peak_rss_source", "peak_cuda_mb",
+            "git_diff_sha256"}
 BASELINES = ["random", "like-ratio", "popularity"]
 GRID = ["--shots", "16", "--seeds", "0", "1", "--train", "movie", "--test", "movie", "--test-size", "200"]
 RUN_TIMEOUT_S = 420
