@@ -50,15 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="compute the missing cells of a grid into the results store",
                          description="Compute every cell (method x train x K x seed x test) that the store "
-                         "does not hold yet. With no options: the default suite "
-                         f"({', '.join(suites.DEFAULT['methods'])}; K {suites.DEFAULT['shots']}; "
-                         f"seeds {suites.DEFAULT['seeds']}; movie -> movie). Interrupted runs resume.")
-    run.add_argument("--method", nargs="+", default=suites.DEFAULT["methods"], help="method names (`bench list`)")
-    run.add_argument("--shots", nargs="+", type=int, default=suites.DEFAULT["shots"], help="K values")
-    run.add_argument("--seeds", nargs="+", type=int, default=suites.DEFAULT["seeds"], help="few-shot seeds")
-    run.add_argument("--train", nargs="+", default=suites.DEFAULT["train"],
-                     help="train domain(s): movie, book or both (K shots from each)")
-    run.add_argument("--test", nargs="+", default=suites.DEFAULT["test"], help="test domain(s): movie, book")
+                         "does not hold yet. With none of --method/--shots/--seeds/--train/--test/--param/"
+                         f"--test-size: the default suite ({suites.describe(suites.DEFAULT)}; about "
+                         f"{suites.DEFAULT_MINUTES} minutes on a 2-core CPU from a cold cache). Options left out "
+                         "take the first default grid's values. Interrupted runs resume.")
+    first = suites.DEFAULT[0]
+    run.add_argument("--method", nargs="+", default=None, help=f"method names (`bench list`; default: {' '.join(first['methods'])})")
+    run.add_argument("--shots", nargs="+", type=int, default=None, help=f"K values (default: {first['shots']})")
+    run.add_argument("--seeds", nargs="+", type=int, default=None, help=f"few-shot seeds (default: {first['seeds']})")
+    run.add_argument("--train", nargs="+", default=None,
+                     help="train domain(s): movie, book or both (K shots from each); default: movie")
+    run.add_argument("--test", nargs="+", default=None, help="test domain(s): movie, book; default: movie")
     run.add_argument("--param", action="append", default=[], metavar="METHOD.KEY=VALUE",
                      help="set a method parameter (repeatable); `bench list` shows them")
     run.add_argument("--test-size", type=int, default=None,
@@ -131,23 +133,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+GRID_OPTIONS = ("method", "shots", "seeds", "train", "test", "param", "test_size")
+
+
+def _grids(args: argparse.Namespace) -> list[runner.Grid]:
+    """The default suite when no grid option is given; otherwise one grid, the rest from its first grid."""
+    common = {"data_dir": str(args.data_dir) if args.data_dir else None, "device": args.device}
+    if not any(getattr(args, name) for name in GRID_OPTIONS):
+        return [runner.Grid(methods=g["methods"], shots=g["shots"], seeds=g["seeds"], train=g["train"],
+                            test=g["test"], params=g.get("params", {}), test_size=g.get("test_size"), **common)
+                for g in suites.DEFAULT]
+    first = suites.DEFAULT[0]
+    return [runner.Grid(methods=args.method or first["methods"], shots=args.shots or first["shots"],
+                        seeds=args.seeds or first["seeds"], train=args.train or first["train"],
+                        test=args.test or first["test"], params=_parse_params(args.param),
+                        test_size=args.test_size, **common)]
+
+
 def cmd_run(args: argparse.Namespace) -> None:
-    grid = runner.Grid(
-        methods=args.method, shots=args.shots, seeds=args.seeds, train=args.train, test=args.test,
-        params=_parse_params(args.param), test_size=args.test_size,
-        data_dir=str(args.data_dir) if args.data_dir else None, device=args.device,
-    )
+    grids = _grids(args)
     store = ResultStore(args.store or default_store())
-    try:
-        summary, problems = launchers.launch(args, grid, store)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished cells are saved in {store.root}; rerun the same command to resume",
-              file=sys.stderr)
-        raise SystemExit(130) from None
-    print(f"{len(summary.computed)} cells computed, {len(summary.reused)} already in {store.root}, "
-          f"{len(summary.not_applicable)} not applicable")
-    print(report.auc_table([r for r in store.records()
-                            if r["key"] in set(summary.computed + summary.reused + summary.not_applicable)]))
+    if len(grids) > 1:
+        print(f"bench run: the default suite: {suites.describe(suites.DEFAULT)}; about {suites.DEFAULT_MINUTES} "
+              f"minutes on a 2-core CPU from a cold cache, less for cells already in {store.root}", flush=True)
+    totals = runner.RunSummary()
+    problems: list[str] = []
+    for grid in grids:
+        try:
+            summary, found = launchers.launch(args, grid, store)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: finished cells are saved in {store.root}; rerun the same command to resume",
+                  file=sys.stderr)
+            raise SystemExit(130) from None
+        problems += found
+        for name in ("computed", "reused", "not_applicable"):
+            getattr(totals, name).extend(getattr(summary, name))
+    keys = set(totals.computed + totals.reused + totals.not_applicable)
+    print(f"{len(totals.computed)} cells computed, {len(totals.reused)} already in {store.root}, "
+          f"{len(totals.not_applicable)} not applicable")
+    print(report.auc_table([r for r in store.records() if r["key"] in keys]))
     if problems:
         raise BenchError("; ".join(problems))
 
