@@ -7,10 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from bench import audit, cell_status, data, launchers, registry, report, runner, suites, tallrec_json
+from bench.data import audit, tallrec_json
+from bench.data import domains as data
 from bench.errors import BenchError
 from bench.paths import default_store
-from bench.store import ResultStore
+from bench.report import render as report
+from bench.run import cell_status, launchers, registry, runner, suites
+from bench.run.store import ResultStore
 
 EPILOG = """examples:
   bench run                                   the default suite on the embedded movie data
@@ -83,11 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-figures", action="store_true", help="tables and summary only (no matplotlib)")
 
     chk = sub.add_parser("check", help="rerun the fixed regression suite and compare with results/reference/",
-                         description="Run the small fixed suite (bench/check_suite.toml) into a temporary store and "
+                         description="Run the small fixed suite (bench/run/check_suite.toml) into a temporary store and "
                          "compare every cell (AUC, per-sample scores) with the committed references; exit 1 "
                          "with a diff naming each drifted cell.")
     chk.add_argument("--update", action="store_true", help="rewrite the references (on purpose only), then commit")
-    chk.add_argument("--suite", type=Path, default=None, help="suite file (default: bench/check_suite.toml)")
+    chk.add_argument("--suite", type=Path, default=None, help="suite file (default: bench/run/check_suite.toml)")
     chk.add_argument("--reference", type=Path, default=None, help="references folder (default: results/reference)")
     _data_dir_arg(chk)
 
@@ -196,7 +199,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> None:
-    from bench import check
+    from bench.run import check
 
     result = check.check(args.suite or check.SUITE_FILE, args.reference or check.REFERENCE_DIR,
                          args.data_dir, update=args.update)
@@ -234,7 +237,7 @@ def cmd_data(args: argparse.Namespace) -> None:
 def cmd_serve_openai(args: argparse.Namespace) -> None:
     import os
 
-    from bench import openai_server
+    from bench.lm import openai_server
 
     api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
     if args.api_key_env and not api_key:
@@ -248,7 +251,7 @@ COMMANDS["serve-openai"] = cmd_serve_openai
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from bench import models
+    from bench.lm import models
 
     if args.models_command == "pull":
         print(f"{args.name} ready in {models.pull(args.name)}")

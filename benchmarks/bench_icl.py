@@ -15,9 +15,9 @@ import os
 import tempfile
 import time
 
-from bench.data import load_domain
-from bench.openai_server import CannedChatBackend, ChatServer
-from bench.splits import few_shot
+from bench.data.domains import load_domain
+from bench.data.splits import few_shot
+from bench.lm.openai_server import CannedChatBackend, ChatServer
 from methods.icl import InContextChat
 
 

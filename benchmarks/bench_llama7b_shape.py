@@ -1,7 +1,7 @@
 """GPU figures at LLaMA-7B shape with random weights (speed does not depend on weight values).
 
 Measures, in one run on one device, the code the LM methods use:
-- scoring: `bench.lm_scorer.LMScorer` (one forward, length buckets, the shared preamble run once)
+- scoring: `bench.lm.scorer.LMScorer` (one forward, length buckets, the shared preamble run once)
   against the authors' way (`generate(max_new_tokens=128)` keeping the first step's scores, batch 32,
   left padding, file order), in prompts/s. Random weights never pick EOS, so the reference runs all
   128 steps (its worst case; a trained model stops once every prompt in its batch has ended);
@@ -77,7 +77,7 @@ def synchronize(device: str) -> None:
 
 
 def time_scorer(model, prompts, batch_size: int, preamble: list[int], device: str) -> float:
-    from bench.lm_scorer import LMScorer
+    from bench.lm.scorer import LMScorer
 
     scorer = LMScorer(model, IdsOnlyTokenizer(), batch_size=batch_size, max_batch_tokens=None, shared_prefix=preamble)
     scorer.log_probs_of_ids(prompts[: batch_size])  # warm-up
@@ -178,7 +178,7 @@ def main() -> None:
     import torch
     import transformers
 
-    from bench.models import precision_for
+    from bench.lm.models import precision_for
 
     dtype = getattr(torch, precision_for(args.device))  # what the LM methods load in on that device
     model = random_model(args.shape, args.device, dtype)

@@ -2,7 +2,7 @@
 
 The authors' way (evaluate.py): `generate(max_new_tokens=128, output_scores=True,
 return_dict_in_generate=True)` and keep only the first step's scores; here batched by 32 with left
-padding, in file order. Ours: `bench.lm_scorer.LMScorer` as the LM methods use it (one forward pass,
+padding, in file order. Ours: `bench.lm.scorer.LMScorer` as the LM methods use it (one forward pass,
 length buckets, right padding, the domain's preamble computed once), and also without the shared
 preamble, to show what each part gives. Prints the AUCs, the largest score differences and the ratios.
 
@@ -24,7 +24,7 @@ def reference_scores(model, tokenizer, prompts: list[str], batch_size: int, max_
     prompt of it had ended (generate stops there, so this is what the reference pays beyond the prompt)."""
     import torch
 
-    from bench.lm_scorer import answer_token_ids
+    from bench.lm.scorer import answer_token_ids
 
     yes, no = answer_token_ids(tokenizer)
     tokenizer.padding_side = "left"
@@ -59,11 +59,11 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
 
-    from bench.data import load_domain
-    from bench.lm_scorer import LMScorer
+    from bench.data.domains import load_domain
+    from bench.data.prompts import alpaca_prompt, preamble
+    from bench.lm.models import load, set_threads
+    from bench.lm.scorer import LMScorer
     from bench.metrics import auc
-    from bench.models import load, set_threads
-    from bench.prompts import alpaca_prompt, preamble
 
     threads = set_threads(args.threads)
     samples = load_domain(args.domain, args.data_dir).test[: args.n]

@@ -75,9 +75,9 @@ def main() -> None:
     import torch
     from peft import get_peft_model
 
-    from bench.data import load_domain
-    from bench.models import load
-    from bench.prompts import ANSWERS, alpaca_prompt
+    from bench.data.domains import load_domain
+    from bench.data.prompts import ANSWERS, alpaca_prompt
+    from bench.lm.models import load
     from methods.lm import _micro_batch_backward, tokenize_example
 
     loaded = load(args.model, args.device)

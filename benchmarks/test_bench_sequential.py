@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import registry
-from bench.data import load_domain
+from bench.data.domains import load_domain
+from bench.data.splits import training_set
 from bench.metrics import auc
-from bench.splits import training_set
+from bench.run import registry
 
 METHODS = ["gru4rec", "caser", "sasrec", "gru4rec-text", "sasrec-text"]
 K = 256

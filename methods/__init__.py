@@ -1,1 +1,1 @@
-"""Method families, one module each; every module here is imported by `bench.registry.available()`."""
+"""Method families, one module each; every module here is imported by `bench.run.registry.available()`."""

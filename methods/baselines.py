@@ -10,8 +10,8 @@ from collections import Counter
 
 import numpy as np
 
-from bench.registry import FitContext, Method, register
-from bench.samples import Sample
+from bench.data.samples import Sample
+from bench.run.registry import FitContext, Method, register
 
 
 @register("random")

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import bench
+from bench.data.prompts import ANSWERS, input_text, instruction
+from bench.data.samples import Sample
 from bench.errors import BenchError
-from bench.prompts import ANSWERS, input_text, instruction
-from bench.registry import FitContext, Method, register
-from bench.response_cache import ResponseCache
-from bench.samples import Sample
+from bench.lm.response_cache import ResponseCache
+from bench.run.registry import FitContext, Method, register
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"

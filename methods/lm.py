@@ -1,7 +1,7 @@
 """Causal-LM methods: `zero-shot` (the paper's Alpaca row) and `tallrec` (LoRA rec-tuning).
 
-Both score the authors' Alpaca prompt with `bench.lm_scorer` (one forward pass, next-token
-P(Yes) / P(No)). The base model comes from `bench.models.load`, which keeps one copy per process:
+Both score the authors' Alpaca prompt with `bench.lm.scorer` (one forward pass, next-token
+P(Yes) / P(No)). The base model comes from `bench.lm.models.load`, which keeps one copy per process:
 `tallrec` wraps it with LoRA layers only while it trains or scores and removes them afterwards, so
 the next cell (of either method) sees the untouched base weights.
 
@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from bench.data.samples import Sample
 from bench.errors import BenchError
-from bench.registry import FitContext, Method, register
-from bench.samples import Sample
+from bench.run.registry import FitContext, Method, register
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -53,13 +53,13 @@ PRESETS = {"paper": PAPER, "fast": FAST}
 
 
 def _lm_device(requested: str) -> str:
-    from bench.models import device_and_dtype
+    from bench.lm.models import device_and_dtype
 
     return device_and_dtype(requested)[0]
 
 
 def _prompts(samples: list[Sample]) -> list[str]:
-    from bench.prompts import alpaca_prompt
+    from bench.data.prompts import alpaca_prompt
 
     return [alpaca_prompt(s) for s in samples]
 
@@ -67,8 +67,8 @@ def _prompts(samples: list[Sample]) -> list[str]:
 def _log_probs_with(model: Any, tokenizer: Any, samples: list[Sample], batch_size: int) -> np.ndarray:
     """(n, 2) log P(Yes), log P(No) per sample; each domain's prompts are one scorer call, sharing
     that domain's preamble."""
-    from bench.lm_scorer import LMScorer
-    from bench.prompts import preamble
+    from bench.data.prompts import preamble
+    from bench.lm.scorer import LMScorer
 
     out = np.zeros((len(samples), 2))
     for domain in sorted({s.domain for s in samples}):
@@ -79,7 +79,7 @@ def _log_probs_with(model: Any, tokenizer: Any, samples: list[Sample], batch_siz
 
 
 def _score_with(model: Any, tokenizer: Any, samples: list[Sample], kind: str, batch_size: int) -> list[float]:
-    from bench.lm_scorer import scores_from_log_probs
+    from bench.lm.scorer import scores_from_log_probs
 
     return scores_from_log_probs(_log_probs_with(model, tokenizer, samples, batch_size), kind).tolist()
 
@@ -89,7 +89,7 @@ def _score_views(record: dict[str, Any], extra_config: dict[str, Any] | None = N
 
     The log-probs are float32 values kept to 9 significant digits, so they are read back as float32:
     the scores then equal those a direct run computes, to the last bit."""
-    from bench.lm_scorer import SCORES, scores_from_log_probs
+    from bench.lm.scorer import SCORES, scores_from_log_probs
     from bench.metrics import auc
 
     values = record.get("sample_values") or {}
@@ -125,7 +125,7 @@ class _LMMethod(Method):
         return {name: getattr(self, "score_kind" if name == "score" else name) for name in self.parameters()}
 
     def precision(self, device: str) -> str | None:
-        from bench.models import precision_for
+        from bench.lm.models import precision_for
 
         name = precision_for(device)
         return None if name == "float32" else name
@@ -141,7 +141,7 @@ class _LMMethod(Method):
         return _score_views(record)
 
     def _check_score_kind(self, kind: str) -> str:
-        from bench.lm_scorer import SCORES
+        from bench.lm.scorer import SCORES
 
         if kind not in SCORES:
             raise BenchError(f"{self.name}.score must be one of {', '.join(SCORES)}, got {kind!r}")
@@ -172,8 +172,8 @@ class ZeroShot(_LMMethod):
     def score(self, samples: list[Sample]) -> list[float]:
         """Log-probs do not depend on K, seed or batch company, so a prompt scored once in this process
         (by any cell with the same model and device, of either score kind) is not scored again."""
-        from bench.lm_scorer import scores_from_log_probs
-        from bench.models import load
+        from bench.lm.models import load
+        from bench.lm.scorer import scores_from_log_probs
 
         loaded = load(self.model, _lm_device(self._device))
         cache = _ZERO_SHOT_LOG_PROBS.setdefault((loaded.location, loaded.device), {})
@@ -281,7 +281,7 @@ def _shared_prefix_loss(model: Any, examples: list[dict], pad_id: int, device: A
     import torch
     import torch.nn.functional as F
 
-    from bench.lm_scorer import _cache_keyword, _common_prefix_length
+    from bench.lm.scorer import _cache_keyword, _common_prefix_length
 
     first = examples[0]
     shared = min(min(_common_prefix_length(first["input_ids"], e["input_ids"]),
@@ -331,7 +331,7 @@ def _micro_batch_backward(model: Any, examples: list[dict], pad_id: int, device:
     gradients up to float rounding (LoRA dropout draws its masks per chunk), without the padding a
     batch of mixed lengths carries (29% of a book micro-batch of 16) and with a memory peak set by the
     chunk instead of the micro-batch. Without it: one forward, the authors' computation."""
-    from bench.lm_scorer import length_batches
+    from bench.lm.scorer import length_batches
 
     step_loss = _shared_prefix_loss if settings.share_prefix else _plain_loss
     if settings.max_forward_tokens <= 0:
@@ -504,7 +504,7 @@ def _file_sha256(path: Path) -> str:
 
 def instruction_examples(path: Path, tokenizer: Any, cutoff_len: int, train_on_inputs: bool) -> list[dict]:
     """Alpaca-format records (instruction / input / output) tokenized with the same template."""
-    from bench.prompts import ALPACA_TEMPLATE
+    from bench.data.prompts import ALPACA_TEMPLATE
 
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
@@ -567,7 +567,7 @@ class TallRec(_LMMethod):
                  warmup_steps: int | None = None, valid_size: int | None = None,
                  train_on_inputs: bool | None = None, instruction_data: str = "", instruction_epochs: int = 1,
                  share_prefix: bool = False, max_forward_tokens: int = 0, score_batch_size: int = 16) -> None:
-        from bench.provenance import default_device
+        from bench.run.provenance import default_device
 
         if preset == "auto":
             preset = "paper" if default_device() == "cuda" else "fast"
@@ -608,7 +608,7 @@ class TallRec(_LMMethod):
 
     def _valid_subset(self, valid: list[Sample]) -> list[Sample]:
         """A fixed subset (the same rule as --test-size), the same for every cell; 0 means all."""
-        from bench.splits import evaluation_subset
+        from bench.data.splits import evaluation_subset
 
         return evaluation_subset(valid, self.valid_size if self.valid_size > 0 else None)
 
@@ -634,8 +634,8 @@ class TallRec(_LMMethod):
         return folder / "adapter"
 
     def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
-        from bench.models import load
-        from bench.prompts import ANSWERS
+        from bench.data.prompts import ANSWERS
+        from bench.lm.models import load
 
         self._device = context.device
         loaded = load(self.model, _lm_device(context.device))
@@ -662,7 +662,7 @@ class TallRec(_LMMethod):
             "train_seconds": round(result.train_seconds, 2), "train_tokens": sum(len(e["input_ids"]) for e in examples),
             "history": result.history,
         })
-        from bench.store import write_json_atomically
+        from bench.run.store import write_json_atomically
 
         write_json_atomically(done_file, self._extra)
         (out_dir / "checkpoint.pt").unlink(missing_ok=True)  # the best adapter is what stays
@@ -670,8 +670,8 @@ class TallRec(_LMMethod):
     def score(self, samples: list[Sample]) -> list[float]:
         from peft import PeftModel
 
-        from bench.lm_scorer import scores_from_log_probs
-        from bench.models import load
+        from bench.lm.models import load
+        from bench.lm.scorer import scores_from_log_probs
 
         if self._adapter is None:
             raise BenchError("tallrec must be fitted before scoring")

@@ -31,10 +31,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bench.data.samples import Item, Sample
 from bench.errors import BenchError
 from bench.metrics import auc
-from bench.registry import FitContext, Method, register
-from bench.samples import Item, Sample
+from bench.run.registry import FitContext, Method, register
 
 MAX_HISTORY = 10
 PADDING = 0
@@ -136,7 +136,7 @@ class _RecBoleSequential(Method):
         """Frozen text vectors for new vocabulary entries, in the order given."""
         import torch
 
-        from bench.text_embeddings import item_vectors
+        from bench.lm.text_embeddings import item_vectors
 
         rows = []
         by_domain: dict[str, list[Item]] = {}

@@ -1,4 +1,4 @@
-"""The shipped chat server (bench.openai_server) plus what only tests need: queued faults, request
+"""The shipped chat server (bench.lm.openai_server) plus what only tests need: queued faults, request
 counters and a context limit. It lives here so that the shipped server has no control endpoints;
 tests drive it in-process, through methods, and the client still goes through real HTTP.
 
@@ -21,7 +21,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.openai_server import CHAT_PATH, ChatBackend, ChatHandler, ChatServer, completion_body
+from bench.lm.openai_server import CHAT_PATH, ChatBackend, ChatHandler, ChatServer, completion_body
 
 FAULT_KINDS = ("ok", "429", "500", "401", "400", "slow", "no_logprobs", "malformed")
 CONTEXT_STYLES = ("openai", "llamacpp", "llamacpp-old")

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from bench import audit, data
 from bench.cli import main
-from bench.data import DomainData
-from bench.samples import HistoryItem, Item, Sample
+from bench.data import audit
+from bench.data import domains as data
+from bench.data.domains import DomainData
+from bench.data.samples import HistoryItem, Item, Sample
 
 
 def _sample(uid: str, user: str, history: str, target: str, ts: int | None, label: int = 1) -> Sample:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import check
 from bench.cli import main
 from bench.metrics import auc, auc_reach
-from bench.store import ResultStore
+from bench.run import check
+from bench.run.store import ResultStore
 
 SMALL_SUITE = """
 test_size = 100

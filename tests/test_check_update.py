@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import check
-from bench.store import ResultStore
+from bench.run import check
+from bench.run.store import ResultStore
 
 
 def _fresh(score: float, n: int = 4) -> dict[tuple, tuple[dict, dict[str, float]]]:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import data, movielens, tallrec_json
 from bench.cli import main
+from bench.data import domains as data
+from bench.data import movielens, tallrec_json
+from bench.data.prompts import input_text
 from bench.metrics import auc
-from bench.prompts import input_text
 from methods.baselines import LikeRatio
 
 MOVIE_SHA256 = data.load_card("movie")["exports"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import data
+from bench.data import domains as data
 from bench.errors import BenchError
 
 

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt
 import pytest
 from test_report import make_record
 
-from bench import figures, report
+from bench.report import figures
+from bench.report import render as report
 
 LONG = {"model": "SmolLM2-135M-Instruct", "preset": "fast", "dtype": "float32", "score": "reference"}
 OTHER = {"model": "SmolLM2-360M-Instruct", "preset": "paper", "dtype": "bfloat16", "score": "batched"}

@@ -1,4 +1,4 @@
-"""The `icl` method against a real OpenAI-compatible HTTP server on 127.0.0.1 (bench.openai_server),
+"""The `icl` method against a real OpenAI-compatible HTTP server on 127.0.0.1 (bench.lm.openai_server),
 backed by a tiny randomly initialised Llama: real logprobs, real HTTP, injected failures (through the
 test-only subclass in tests/fault_server.py), errors that name their fix, and a run interrupted midway
 that resumes without sending any request twice (counted by the server). The shipped server itself is
@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 from fault_server import FaultyChatServer, context_error
 
-from bench import runner
-from bench import tiny_random_llama as tiny_random_llama_model
-from bench.data import load_domain
+from bench.data.domains import load_domain
+from bench.data.splits import few_shot
 from bench.errors import BenchError
-from bench.openai_server import ChatServer, HFChatBackend
-from bench.response_cache import ResponseCache, request_key
-from bench.splits import few_shot
-from bench.store import ResultStore
+from bench.lm import tiny_random_llama as tiny_random_llama_model
+from bench.lm.openai_server import ChatServer, HFChatBackend
+from bench.lm.response_cache import ResponseCache, request_key
+from bench.run import runner
+from bench.run.store import ResultStore
 from methods.icl import InContextChat, messages_for, parsed_answer, price_for, score_response
 
 SECRET = "sk-test-secret-0123456789abcdef"

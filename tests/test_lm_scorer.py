@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from tiny_random_llama import build_tiny_random_llama
 
-from bench import models
-from bench.data import load_domain
-from bench.lm_scorer import LMScorer, answer_token_ids, length_batches, scores_from_log_probs
-from bench.prompts import alpaca_prompt
+from bench.data.domains import load_domain
+from bench.data.prompts import alpaca_prompt
+from bench.lm import models
+from bench.lm.scorer import LMScorer, answer_token_ids, length_batches, scores_from_log_probs
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_unknown_score_kind_is_a_bench_error(tiny, prompts):
 
 
 def test_shared_prefix_gives_the_unshared_numbers_in_any_company(tiny, prompts):
-    from bench.prompts import preamble
+    from bench.data.prompts import preamble
 
     shared = LMScorer(tiny.model, tiny.tokenizer, batch_size=3, shared_prefix=preamble("movie"))
     assert shared.shared_length(shared.tokenize(prompts)) > 20  # the Alpaca header and instruction

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import models
 from bench.cli import main
 from bench.errors import BenchError
+from bench.lm import models
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_tiny_random_llama_is_built_offline_the_same_every_time(tmp_path, monkey
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from bench import models, tiny_random_llama
+    from bench.lm import models, tiny_random_llama
 
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
     folder = models.resolve(tiny_random_llama.NAME)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bench.data import load_domain
-from bench.prompts import alpaca_prompt
+from bench.data.domains import load_domain
+from bench.data.prompts import alpaca_prompt
 
 
 def authors_prompt(record: dict) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.provenance import read_git_state
+from bench.run.provenance import read_git_state
 
 
 def _git(repo: Path, *args: str) -> str:

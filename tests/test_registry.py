@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import registry
 from bench.errors import BenchError
+from bench.run import registry
 
 PLUGIN = '''
-from bench.registry import Method
+from bench.run.registry import Method
 
 class ConstantScore(Method):
     """A third-party method: the same score for everything."""

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import report
-from bench.store import ResultStore, cell_key
+from bench.report import render as report
+from bench.run.store import ResultStore, cell_key
 
 RNG = np.random.default_rng(0)
 LABELS = {d: RNG.integers(0, 2, n).tolist() for d, n in (("movie", 300), ("book", 400))}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 SLOW_PLUGIN = '''
 import time
-from bench.registry import Method
+from bench.run.registry import Method
 
 class SlowLikeRatio(Method):
     """like-ratio that takes its time, so a run can be killed midway."""

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from bench import memory, provenance, runner
-from bench.registry import Method, register
-from bench.store import ResultStore
+from bench.run import memory, provenance, runner
+from bench.run.registry import Method, register
+from bench.run.store import ResultStore
 
 
 @register("test-constant")
@@ -122,8 +122,8 @@ def test_an_lm_cell_in_bfloat16_is_not_the_float32_cell(data_dir):
 def test_asking_for_cuda_without_a_gpu_is_a_clear_error(data_dir, tmp_path, monkeypatch):
     import pytest
 
-    from bench import provenance
     from bench.errors import BenchError
+    from bench.run import provenance
 
     monkeypatch.setattr(provenance, "default_device", lambda: "cpu")  # a machine with no GPU
     g = grid(data_dir)

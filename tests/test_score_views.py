@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import report, runner
-from bench.store import ResultStore
+from bench.report import aggregate
+from bench.run import runner
+from bench.run.store import ResultStore
 
 
 def _zero_shot(kind: str, data_dir: Path, store: ResultStore) -> dict:
@@ -26,17 +27,17 @@ def test_the_other_score_kind_from_a_stored_record_equals_a_direct_run(data_dir,
     assert set(stored["sample_values"]) == {"log_p_yes", "log_p_no"}
     assert stored["sample_values"] == direct["sample_values"]  # one forward pass, whatever the kind
 
-    (view,) = [v for v in report.with_views([stored]) if v.get("view_of")]
+    (view,) = [v for v in aggregate.with_views([stored]) if v.get("view_of")]
     assert view["config"]["score"] == "logodds" and view["view_of"] == stored["key"]
     assert max(abs(a - b) for a, b in zip(view["scores"], direct["scores"], strict=True)) <= 1e-9
     assert view["auc"] == pytest.approx(direct["auc"], abs=1e-12)
-    (back,) = [v for v in report.with_views([direct]) if v.get("view_of")]
+    (back,) = [v for v in aggregate.with_views([direct]) if v.get("view_of")]
     assert max(abs(a - b) for a, b in zip(back["scores"], stored["scores"], strict=True)) <= 1e-9
 
     # The report shows both kinds from the one record; a record of the other kind itself wins over its view.
-    rows = report.aggregate([stored], with_statistics=False).rows(60)
+    rows = aggregate.aggregate([stored], with_statistics=False).rows(60)
     assert [r for r in rows if "score=reference" in r] and [r for r in rows if "score=logodds" in r]
-    assert len(report.with_views([stored, direct])) == 2
+    assert len(aggregate.with_views([stored, direct])) == 2
 
 
 def test_a_tuned_adapter_viewed_under_another_kind_says_what_chose_it():

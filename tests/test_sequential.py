@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import recbole_compat, registry, runner
-from bench.data import load_domain
+from bench import recbole_compat
+from bench.data.domains import load_domain
+from bench.data.samples import HistoryItem, Item, Sample
+from bench.data.splits import few_shot
 from bench.metrics import auc
-from bench.samples import HistoryItem, Item, Sample
-from bench.splits import few_shot
-from bench.store import ResultStore
+from bench.run import registry, runner
+from bench.run.store import ResultStore
 
 FAST = {"epochs": "2", "patience": "1"}
 

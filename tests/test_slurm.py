@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.cell_status import cell_states
-from bench.launchers import pack_tasks, slurm_options
-from bench.runner import Cell
-from bench.store import ResultStore
+from bench.run.cell_status import cell_states
+from bench.run.launchers import pack_tasks, slurm_options
+from bench.run.runner import Cell
+from bench.run.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm-single-node.sh"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.data import load_domain
+from bench.data.domains import load_domain
+from bench.data.splits import evaluation_subset, few_shot, training_set
 from bench.errors import BenchError
-from bench.splits import evaluation_subset, few_shot, training_set
 
 
 def test_shots_are_the_reference_permutation_prefix(data_dir):

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from bench.errors import BenchError
-from bench.statistics import cluster_bootstrap_auc_ci, holm, mean_auc_interval, paired_difference, uauc
+from bench.report.statistics import cluster_bootstrap_auc_ci, holm, mean_auc_interval, paired_difference, uauc
 
 
 def delong_variance(labels, scores) -> float:
@@ -131,7 +131,7 @@ def test_bad_input_is_a_clear_error():
 def test_the_resampled_auc_kernel_is_a_weighted_auc(monkeypatch, table_max):
     """Both ways of computing a resample's AUC equal scikit-learn's AUC with each sample weighted by
     how often its user was drawn (ties in the scores on purpose)."""
-    import bench.statistics as statistics
+    import bench.report.statistics as statistics
 
     monkeypatch.setattr(statistics, "USER_TABLE_MAX", table_max)
     rng = np.random.default_rng(0)

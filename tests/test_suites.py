@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bench import cli, runner, suites
+from bench import cli
+from bench.run import runner, suites
 
 
 def _grids(argv: list[str]) -> list[runner.Grid]:

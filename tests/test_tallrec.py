@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from tiny_random_llama import build_tiny_random_llama
 
-from bench import models, registry
-from bench.data import load_domain
+from bench.data.domains import load_domain
+from bench.data.splits import few_shot
 from bench.errors import BenchError
+from bench.lm import models
 from bench.metrics import auc
-from bench.splits import few_shot
+from bench.run import registry
 from methods.lm import TallRec, ZeroShot, tokenize_example
 
 TINY_SETTINGS = {"preset": "fast", "learning_rate": "0.01", "micro_batch_size": "8", "batch_size": "16",
@@ -61,8 +62,8 @@ def test_training_examples_match_the_authors_format(tiny_folder, movie):
 def test_tuning_lowers_loss_and_the_adapter_reloads_to_identical_scores(tiny_folder, movie, tmp_path):
     from peft import PeftModel
 
-    from bench.lm_scorer import LMScorer
-    from bench.prompts import alpaca_prompt
+    from bench.data.prompts import alpaca_prompt
+    from bench.lm.scorer import LMScorer
 
     shots = few_shot(movie.train, 16, 0, "movie")
     base = models.load(tiny_folder, "cpu")
@@ -151,8 +152,8 @@ def test_bf16_weights_tune_and_score_as_on_a_gpu(tiny_folder, movie, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from bench.lm_scorer import LMScorer
-    from bench.prompts import ANSWERS, alpaca_prompt, preamble
+    from bench.data.prompts import ANSWERS, alpaca_prompt, preamble
+    from bench.lm.scorer import LMScorer
     from methods.lm import tune_lora
 
     tokenizer = models.load(tiny_folder, "cpu").tokenizer
@@ -178,7 +179,7 @@ def test_shared_prefix_loss_equals_the_plain_loss_and_gradients(tiny_folder, mov
     import torch
     from peft import get_peft_model
 
-    from bench.prompts import ANSWERS, alpaca_prompt
+    from bench.data.prompts import ANSWERS, alpaca_prompt
     from methods.lm import _collate, _shared_prefix_loss
 
     tokenizer = models.load(tiny_folder, "cpu").tokenizer
@@ -223,8 +224,8 @@ def test_chunked_micro_batch_has_the_loss_and_gradients_of_one_forward(tiny_fold
     import torch
     from peft import get_peft_model
 
-    from bench.lm_scorer import length_batches
-    from bench.prompts import ANSWERS, alpaca_prompt
+    from bench.data.prompts import ANSWERS, alpaca_prompt
+    from bench.lm.scorer import length_batches
     from methods.lm import _micro_batch_backward
 
     tokenizer = models.load(tiny_folder, "cpu").tokenizer

@@ -8,8 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
-from bench import text_embeddings
-from bench.samples import Item
+from bench.data.samples import Item
+from bench.lm import text_embeddings
 
 
 def _vector(text: str) -> np.ndarray:

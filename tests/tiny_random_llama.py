@@ -1,13 +1,13 @@
-"""The tiny untrained Llama of bench/tiny_random_llama.py, with its tokenizer trained on the given
+"""The tiny untrained Llama of bench/lm/tiny_random_llama.py, with its tokenizer trained on the given
 samples' prompts (so tests tokenize them compactly)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench import tiny_random_llama
-from bench.prompts import ALPACA_TEMPLATE, alpaca_prompt
-from bench.samples import Sample
+from bench.data.prompts import ALPACA_TEMPLATE, alpaca_prompt
+from bench.data.samples import Sample
+from bench.lm import tiny_random_llama
 
 
 def build_tiny_random_llama(folder: Path, samples: list[Sample], seed: int = 0) -> Path:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.samples import HistoryItem, Item, Sample
+from bench.data.samples import HistoryItem, Item, Sample
 
 HISTORY_LENGTH = 10
 KEEP_LAST = 10_000

@@ -13,9 +13,9 @@ import json
 import re
 from pathlib import Path
 
+from bench.data.prompts import ANSWERS, as_tallrec_record, input_text
+from bench.data.samples import HistoryItem, Item, Sample
 from bench.errors import BenchError
-from bench.prompts import ANSWERS, as_tallrec_record, input_text
-from bench.samples import HistoryItem, Item, Sample
 
 _BOOK_MARK = '" written by '
 _LABELS = {text: label for label, text in ANSWERS.items()}

@@ -13,7 +13,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 
-from bench.store import ResultStore
+from bench.run.store import ResultStore
 
 LIVE = {"pending", "running"}
 _SLURM_TO_STATE = {"PENDING": "pending", "REQUEUED": "pending", "REQUEUE_HOLD": "pending",

@@ -1,7 +1,7 @@
 """The sample: a user's recent history (items with liked flags), a target item and a label.
 
 Everything downstream (prompts, methods, metrics) works on these objects; prompt text is
-rendered from them by `bench.prompts`, never stored.
+rendered from them by `bench.data.prompts`, never stored.
 """
 
 from __future__ import annotations

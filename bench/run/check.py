@@ -1,6 +1,6 @@
 """`bench check`: rerun a fixed small suite and compare every cell with committed references.
 
-The suite lives in one file (bench/check_suite.toml): a few defaults, a tolerance per metric, and
+The suite lives in one file (bench/run/check_suite.toml): a few defaults, a tolerance per metric, and
 one line per method. Its cells run into a temporary store; each is matched to its reference by
 what identifies it (method, config, train, test, K, seed, test subset) and compared: status, sample
 ids and labels exactly; every per-sample score within the score tolerance; the AUC within the range
@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import runner
 from bench.errors import BenchError
 from bench.metrics import auc_reach
-from bench.store import ResultStore
+from bench.run import runner
+from bench.run.store import ResultStore
 
 SUITE_FILE = Path(__file__).with_name("check_suite.toml")
 #: The committed references, a results store of their own (`bench report --store` reads it too).
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "results" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "results" / "reference"
 DEFAULT_KEYS = ("test_size", "shots", "seeds", "train", "test")
 
 

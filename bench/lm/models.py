@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import tiny_random_llama
 from bench.errors import BenchError
+from bench.lm import tiny_random_llama
 from bench.paths import cache_dir
 
 
@@ -166,7 +166,7 @@ def device_and_dtype(device: str = "auto") -> tuple[str, Any]:
     """CUDA in bf16 when available (or asked for), otherwise CPU in float32."""
     import torch
 
-    from bench.provenance import default_device, require_device
+    from bench.run.provenance import default_device, require_device
 
     if device == "auto":
         device = default_device()

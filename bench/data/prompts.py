@@ -7,7 +7,7 @@ The Alpaca template is the one the TALLRec authors train and score with.
 
 from __future__ import annotations
 
-from bench.samples import Item, Sample
+from bench.data.samples import Item, Sample
 
 NOUNS = {"movie": "movie", "book": "book"}
 

@@ -5,7 +5,7 @@ submits them as one job array through `submitit` and follows the array until it 
 writes its own cells into the shared results store (atomically, so tasks never contend and a
 cancelled task leaves no partial cell); a rerun therefore submits only the cells still missing.
 A manifest per submission (<store>/slurm/<job id>.json) maps each cell to its task and log files;
-`bench status` reads it (bench/cell_status.py).
+`bench status` reads it (bench/run/cell_status.py).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import runner
 from bench.errors import BenchError
-from bench.runner import Cell, Grid, RunSummary
-from bench.store import ResultStore, write_json_atomically
+from bench.run import runner
+from bench.run.runner import Cell, Grid, RunSummary
+from bench.run.store import ResultStore, write_json_atomically
 
 LAUNCHERS = ("local", "slurm")
 
@@ -171,7 +171,7 @@ def _write_manifest(store: ResultStore, job_id: str, tasks: list[Task], jobs: li
 
 def _follow(jobs: list, tasks: list[Task], store: ResultStore, options: SlurmOptions, progress: bool) -> None:
     """Poll Slurm (one sacct call per poll) and the store until every task has ended."""
-    from bench.cell_status import LIVE, slurm_states, state_of
+    from bench.run.cell_status import LIVE, slurm_states, state_of
 
     total = sum(len(t.cells) for t in tasks)
     bar = tqdm(total=total, desc="cells (slurm)", unit="cell", disable=not progress)
@@ -191,7 +191,7 @@ def _follow(jobs: list, tasks: list[Task], store: ResultStore, options: SlurmOpt
 
 def run_slurm(grid: Grid, store: ResultStore, options: SlurmOptions, progress: bool = True) -> SlurmRun:
     """Submit the grid's missing cells as one job array; with options.wait, follow it to the end."""
-    from bench import cell_status
+    from bench.run import cell_status
 
     grid = _absolute(grid)
     store = ResultStore(store.root.resolve())

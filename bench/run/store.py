@@ -3,7 +3,7 @@
 Layout under the store root:
   records/<method>/<key>.json   the record (config, AUC, per-sample scores, provenance)
   testsets/<digest>.json        sample ids, labels and users of a test set, shared by every record scored on it
-  audits/<domain>-<fingerprint>.json   facts about a test domain's data (`bench.audit`), for the report
+  audits/<domain>-<fingerprint>.json   facts about a test domain's data (`bench.data.audit`), for the report
   artifacts/<key>/              what a method trained (adapters, checkpoints); ignored by git
 Records name their test set by digest instead of repeating thousands of ids and labels each, which
 keeps the committed store small; `load` and `records` join them back, so readers see whole records.

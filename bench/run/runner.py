@@ -1,7 +1,7 @@
 """Run a grid of cells (methods x train plan x K x seed x test domain) into the results store.
 
-A sample's path: data files -> `bench.data` samples -> `bench.splits` shots -> method.fit/score ->
-`bench.metrics.auc` -> one record in `bench.store`. Cells that share a trained model (same method,
+A sample's path: data files -> `bench.data.domains` samples -> `bench.data.splits` shots -> method.fit/score ->
+`bench.metrics.auc` -> one record in `bench.run.store`. Cells that share a trained model (same method,
 config, train plan, K and seed) are fitted once and scored on each test domain. A finished cell is
 never recomputed, so an interrupted run resumes where it stopped.
 
@@ -30,13 +30,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import provenance, registry
-from bench.data import load_domain
+from bench.data.domains import load_domain
+from bench.data.splits import evaluation_subset, train_domains, training_set
 from bench.errors import BenchError
-from bench.memory import MemoryPeak, memory_fields
 from bench.metrics import auc
-from bench.splits import evaluation_subset, train_domains, training_set
-from bench.store import ResultStore, cell_key
+from bench.run import provenance, registry
+from bench.run.memory import MemoryPeak, memory_fields
+from bench.run.store import ResultStore, cell_key
 
 
 @dataclass
@@ -129,9 +129,9 @@ def pending_groups(cells: list[Cell], store: ResultStore, summary: RunSummary) -
 
 
 def write_audits(grid: Grid, store: ResultStore) -> None:
-    """Store the audit of each test domain's data (`bench.audit`) once, so that the report, a pure
+    """Store the audit of each test domain's data (`bench.data.audit`) once, so that the report, a pure
     function of the store, can say how many users a test set holds and how its samples overlap."""
-    from bench.audit import audit
+    from bench.data.audit import audit
 
     for name in dict.fromkeys(grid.test):
         domain = load_domain(name, _data_dir(grid))

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.prompts import ALPACA_TEMPLATE, instruction
+from bench.data.prompts import ALPACA_TEMPLATE, instruction
 
 NAME = "tiny-random-llama"
 #: A plain chat format ending each turn with the tokenizer's eos, so `bench serve-openai` can serve it.

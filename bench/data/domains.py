@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from bench import movielens, tallrec_json
+from bench.data import movielens, tallrec_json
+from bench.data.samples import Sample, fingerprint
 from bench.errors import BenchError
 from bench.paths import cache_dir, data_dir_from_env
-from bench.samples import Sample, fingerprint
 
 DOMAINS = ("movie", "book")
 
 
 def _cards_folder():
     """A source checkout (or editable install) reads datasets/; a built wheel carries it as bench.cards."""
-    checkout = Path(__file__).resolve().parents[1] / "datasets"
+    checkout = Path(__file__).resolve().parents[2] / "datasets"
     return checkout if checkout.is_dir() else resources.files("bench.cards")
 
 

@@ -41,7 +41,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 if TYPE_CHECKING:
-    from bench.report import Cell, PaperRow, Tables
+    from bench.report.render import Cell, PaperRow, Tables
 
 DOMAINS = ("movie", "book")
 TRAIN_PLANS = ("movie", "book", "both")

@@ -13,8 +13,8 @@ import bisect
 import statistics
 from collections import Counter, defaultdict
 
-from bench.data import DomainData
-from bench.samples import Sample
+from bench.data.domains import DomainData
+from bench.data.samples import Sample
 
 SPLITS = ("train", "valid", "test")
 NO_USER_IDS = "none in the source, one user per sample"

@@ -274,7 +274,7 @@ class ChatServer:
 
 def serve(model: str, port: int, api_key: str | None = None, threads: int | None = None) -> None:
     """Load `model` (a folder, hub id or embedded model name) and serve until Ctrl-C."""
-    from bench.models import resolve
+    from bench.lm.models import resolve
 
     backend = HFChatBackend(resolve(model), model_name=model, threads=threads)
     server = ChatServer(backend, port=port, api_key=api_key)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import DOMAINS, DomainData, load_domain
+from bench.data.domains import DOMAINS, DomainData, load_domain
+from bench.data.samples import Sample
 from bench.errors import BenchError
-from bench.samples import Sample
 
 TRAIN_PLANS = (*DOMAINS, "both")
 TEST_SUBSET_SEED = 0

@@ -17,8 +17,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bench.data.samples import Sample
 from bench.errors import BenchError
-from bench.samples import Sample
 
 ENTRY_POINT_GROUP = "bench.methods"
 

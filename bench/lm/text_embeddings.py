@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.data.samples import Item
 from bench.errors import BenchError
 from bench.paths import cache_dir
-from bench.samples import Item
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384

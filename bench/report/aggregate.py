@@ -1,0 +1,236 @@
+"""Aggregation: records -> cells of tables, with each cell's statistics. A pure function of the records.
+
+A cell is one (row, train, test, K, test subset): all seeds' records of one method configuration. Its
+statistics (bench.report.statistics) resample users and seeds: the 95% interval of its mean over runs,
+UAUC where users have both labels, and the paired comparison with the column's strongest
+training-free baseline, Holm-corrected per column. Records with different test subsets never mix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bench.report.statistics import (
+    N_RESAMPLES,
+    PairedDifference,
+    holm,
+    mean_auc_interval,
+    paired_difference,
+    uauc,
+)
+
+ALPHA = 0.05
+#: The methods every other one is tested against: what a recommender gets without learning anything.
+#: The strongest of them in each column is the bar (the question: does the LLM beat that, really?).
+TRAINING_FREE = ("random", "popularity", "like-ratio")
+#: Row order: training-free first, then sequential baselines, then LM methods, then the rest.
+ROW_ORDER = ("random", "popularity", "like-ratio", "gru4rec", "caser", "sasrec", "zero-shot", "icl", "tallrec")
+STATISTICS_TEXT = (
+    "95% intervals resample test *users* (a cluster bootstrap: samples of one user are not independent) "
+    f"and, for a mean over seeds, the seeds too (a two-level percentile bootstrap, {N_RESAMPLES} resamples). "
+    "Tests: a paired cluster bootstrap of the difference of mean AUCs against the column's strongest "
+    "training-free baseline (the same users drawn for both), two-sided, Holm-corrected over the column, "
+    f"p < {ALPHA}. A method whose seeds give identical scores counts as one run.")
+
+
+def is_training_free(method: str) -> bool:
+    return method in TRAINING_FREE
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation: records -> cells
+
+
+@dataclass
+class Comparison:
+    """A cell's paired comparison with the column's strongest training-free baseline."""
+
+    baseline: str
+    result: PairedDifference
+    p_holm: float = math.nan
+
+    @property
+    def significant(self) -> bool:
+        return self.p_holm < ALPHA
+
+
+@dataclass
+class Cell:
+    """One (row, train, test, K) of a table: all seeds' records of one method configuration."""
+
+    row: str
+    method: str
+    train: str
+    test: str
+    shots: int
+    test_size: int | None
+    records: list[dict[str, Any]] = field(default_factory=list)  # status ok, sorted by seed
+    not_applicable: bool = False
+    interval: tuple[float, float] | None = None  # 95% interval of the mean over runs (users x seeds)
+    uauc: tuple[float, int] | None = None  # mean UAUC over runs, and the users it averages over
+    comparison: Comparison | None = None
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        """The records that differ: seeds whose scores are identical (a deterministic method) are one run."""
+        distinct: dict[tuple, dict[str, Any]] = {}
+        for r in self.records:
+            distinct.setdefault((tuple(r["sample_ids"]), tuple(r["scores"])), r)
+        return list(distinct.values())
+
+    @property
+    def aucs(self) -> list[float]:
+        return [r["auc"] for r in self.runs]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.aucs)) if self.records else math.nan
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.aucs, ddof=1)) if len(self.runs) > 1 else math.nan
+
+    @property
+    def seeds(self) -> list[int]:
+        return [r["seed"] for r in self.records]
+
+    @property
+    def n_test(self) -> int | None:
+        return self.records[0]["n_test"] if self.records else None
+
+    @property
+    def users(self) -> list[str] | None:
+        """Whose each test sample is; None for records written before users were stored."""
+        return self.records[0].get("users") if self.records else None
+
+    @property
+    def n_users(self) -> int | None:
+        return len(set(self.users)) if self.users else None
+
+
+def row_labels(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Record key -> row label: one row per method configuration, named by what is not at its default
+    and, for LM methods, always by model, preset, precision and score kind (`Method.row_label`)."""
+    from bench.run import registry
+
+    methods = registry.available()
+
+    def label(r: dict[str, Any]) -> str:
+        if r["method"] in methods:
+            return methods[r["method"]].row_label(r["config"])
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(r["config"].items()))
+        return f"{r['method']}[{shown}]" if shown else r["method"]
+
+    return {r["key"]: label(r) for r in records}
+
+
+def _row_sort_key(row: str) -> tuple:
+    """Families in ROW_ORDER; within one, each method's rows together, its defaults first."""
+    method = row.split("[")[0]
+    rank = next((i for i, prefix in enumerate(ROW_ORDER) if method.startswith(prefix)), len(ROW_ORDER))
+    return rank, method, row
+
+
+@dataclass
+class Tables:
+    """Every cell of the store, grouped by test subset (records with different test_size never mix)."""
+
+    cells: dict[tuple, Cell]  # (test_size, train, test, shots, row) -> cell
+    audits: dict[str, dict] = field(default_factory=dict)  # test domain -> its audit facts, where stored
+
+    def test_sizes(self) -> list[int | None]:
+        return sorted({k[0] for k in self.cells}, key=lambda s: (s is not None, s or 0))
+
+    def rows(self, test_size: int | None) -> list[str]:
+        return sorted({k[4] for k in self.cells if k[0] == test_size}, key=_row_sort_key)
+
+    def shots(self, test_size: int | None) -> list[int]:
+        return sorted({k[3] for k in self.cells if k[0] == test_size})
+
+    def get(self, test_size, train, test, shots, row) -> Cell | None:
+        return self.cells.get((test_size, train, test, shots, row))
+
+    def column(self, test_size, train, test, shots) -> list[Cell]:
+        return [c for k, c in self.cells.items() if k[:4] == (test_size, train, test, shots)]
+
+    def has_cross_domain(self, test_size) -> bool:
+        return any(k[1] != k[2] for k in self.cells if k[0] == test_size)
+
+
+def with_views(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records and the views their methods derive from them (`Method.views`: an LM record under
+    the other score kind), less views of a cell the store holds as a record of its own."""
+    from bench.run import registry
+
+    methods = registry.available()
+
+    def identity(r: dict[str, Any]) -> tuple:
+        return (r["method"], json.dumps(r["config"], sort_keys=True), r["train"], r["test"], r["shots"], r["seed"],
+                r.get("test_size"))
+
+    held = {identity(r) for r in records}
+    views = [v for r in records if r["method"] in methods for v in methods[r["method"]].views(r)]
+    return records + [v for v in views if identity(v) not in held]
+
+
+def aggregate(records: list[dict[str, Any]], *, with_statistics: bool = True) -> Tables:
+    records = with_views(records)
+    labels = row_labels(records)
+    cells: dict[tuple, Cell] = {}
+    for r in records:
+        row = labels[r["key"]]
+        k = (r.get("test_size"), r["train"], r["test"], r["shots"], row)
+        cell = cells.setdefault(k, Cell(row, r["method"], r["train"], r["test"], r["shots"], r.get("test_size")))
+        if r["status"] == "ok":
+            cell.records.append(r)
+        else:
+            cell.not_applicable = True
+    for cell in cells.values():
+        cell.records.sort(key=lambda r: r["seed"])
+        if cell.records:
+            cell.not_applicable = False  # some seed ran: the cell is applicable
+    tables = Tables(cells)
+    if with_statistics:
+        _add_statistics(tables)
+    return tables
+
+
+def strongest_baseline(cells: list[Cell]) -> Cell | None:
+    """The column's training-free cell with the highest mean: the bar every other method must clear."""
+    candidates = [c for c in cells if c.records and is_training_free(c.method)]
+    return max(candidates, key=lambda c: (c.mean, c.row)) if candidates else None
+
+
+def _scored_alike(cell: Cell) -> bool:
+    """All of a cell's runs scored the same test samples (a paired or pooled statistic needs that)."""
+    return len({tuple(r["sample_ids"]) for r in cell.runs}) == 1
+
+
+def _add_statistics(tables: Tables) -> None:
+    from tqdm import tqdm
+
+    columns = sorted({k[:4] for k in tables.cells}, key=str)
+    for column in tqdm(columns, desc="statistics", unit="column", disable=None, leave=False):
+        cells = [c for c in tables.column(*column) if c.records and _scored_alike(c)]
+        for cell in cells:
+            first = cell.runs[0]
+            scores = [r["scores"] for r in cell.runs]
+            cell.interval = mean_auc_interval(first["labels"], scores, cell.users)
+            if cell.users:
+                per_run = [uauc(first["labels"], s, cell.users) for s in scores]
+                cell.uauc = (float(np.mean([u for u, _ in per_run])), per_run[0][1])
+        base = strongest_baseline(cells)
+        if base is None:
+            continue
+        tested = [c for c in cells if c is not base and c.runs[0]["sample_ids"] == base.runs[0]["sample_ids"]]
+        for cell in tested:
+            result = paired_difference(base.runs[0]["labels"], [r["scores"] for r in cell.runs],
+                                       [r["scores"] for r in base.runs], base.users)
+            cell.comparison = Comparison(base.row, result)
+        for cell, p in zip(tested, holm([c.comparison.result.p_value for c in tested]), strict=True):
+            cell.comparison.p_holm = p
