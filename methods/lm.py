@@ -598,6 +598,14 @@ class TallRec(_LMMethod):
         self._stop_after_steps: int | None = None  # test hook: simulate an interrupted run
 
     @classmethod
+    def resolve(cls, kwargs: dict[str, Any], device: str) -> dict[str, Any]:
+        """`preset=auto` becomes paper for cells that run on a GPU and fast elsewhere, decided by the
+        device the grid is planned for, not by the machine that plans or runs it."""
+        if kwargs.get("preset", "auto") == "auto":
+            return {**kwargs, "preset": "paper" if device == "cuda" else "fast"}
+        return kwargs
+
+    @classmethod
     def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
         """A report row says `preset=paper`, not the ten settings the paper preset implies."""
         implied = PRESETS.get(config.get("preset"), {})

@@ -55,6 +55,12 @@ class Method:
     #: precision and score kind, so that a small CPU run cannot pass for the paper's LLaMA-7B row).
     always_labelled: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def resolve(cls, kwargs: dict[str, Any], device: str) -> dict[str, Any]:
+        """Fix what depends on where the cells will run (a preset chosen by device) when the grid is
+        planned, so that the recorded config says what ran; the default has nothing to fix."""
+        return kwargs
+
     def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
         """Learn from the K shots; training-free methods keep this as it is."""
 
@@ -173,8 +179,9 @@ def _convert(value: str, default: Any) -> Any:
     return type(default)(value)
 
 
-def build(name: str, overrides: dict[str, str] | None = None) -> Method:
-    """Instantiate method `name` with string overrides converted to each parameter's default type."""
+def build(name: str, overrides: dict[str, str] | None = None, device: str | None = None) -> Method:
+    """Instantiate method `name` with string overrides converted to each parameter's default type; with
+    `device`, what depends on where it runs is fixed for that device (`Method.resolve`)."""
     cls = get(name)
     params = cls.parameters()
     kwargs = {}
@@ -185,4 +192,14 @@ def build(name: str, overrides: dict[str, str] | None = None) -> Method:
             kwargs[key] = _convert(value, params[key].default)
         except ValueError as exc:
             raise BenchError(f"bad value for {name}.{key}: {exc}") from exc
+    if device is not None:
+        kwargs = cls.resolve(kwargs, device)
     return cls(**kwargs)
+
+
+def from_config(name: str, config: dict[str, Any]) -> Method:
+    """The method exactly as planned: every parameter from its resolved, recorded config, never again
+    from command-line strings, the environment or the machine it happens to run on."""
+    cls = get(name)
+    params = cls.parameters()
+    return cls(**{k: v for k, v in config.items() if k in params})

@@ -84,7 +84,7 @@ def plan(grid: Grid) -> list[Cell]:
     data_dir = _data_dir(grid)
     device = _resolve_device(grid.device)
     for name in grid.methods:
-        method = registry.build(name, grid.params.get(name))
+        method = registry.build(name, grid.params.get(name), device=device)
         precision = method.precision(device)
         in_precision = {"precision": precision} if precision else {}  # absent: float32, as keys always were
         config = {**method.config(), **in_precision}
@@ -171,7 +171,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
     data_dir = _data_dir(grid)
     if bar is not None:
         bar.set_postfix_str(f"{first.method} train={first.train} K={first.shots} seed={first.seed}")
-    method = registry.build(first.method, grid.params.get(first.method))
+    method = registry.from_config(first.method, first.config)  # as planned and recorded, never rebuilt
     domains = train_domains(first.train)
     shots = training_set(first.train, first.shots, first.seed, data_dir)
     applicable = [c for c in group if method.cross_domain or c.test in domains]
