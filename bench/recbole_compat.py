@@ -1,4 +1,4 @@
-"""The one place where RecBole 1.2.1 is made to work with today's stack (STACK.md, "RecBole").
+"""The one place where RecBole 1.2.1 is made to work with today's stack (docs/stack.md).
 
 Go through this module, never `import recbole...` directly. Each workaround below has a test in
 tests/test_recbole_compat.py that fails without it:

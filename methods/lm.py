@@ -395,7 +395,7 @@ class TuningResult:
 
 def _without_peft_deprecation_warning(wrap: Any, *args: Any, **kwargs: Any) -> Any:
     """Call a peft wrapper without the FutureWarning peft 0.21 triggers by reading transformers'
-    deprecated `is_gradient_checkpointing` (STACK.md): it says nothing a user of this tool can act on."""
+    deprecated `is_gradient_checkpointing` (docs/stack.md): it says nothing a user of this tool can act on."""
     import warnings
 
     with warnings.catch_warnings():

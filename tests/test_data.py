@@ -1,5 +1,5 @@
 """Data: the movie recipe rebuilds the authors' files byte for byte; book text parses robustly;
-the like-ratio figures from SOURCES.md/DESIGN.md come out to 4 decimals."""
+the like-ratio figures from docs/data.md and docs/design.md come out to 4 decimals."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Domains: find the data files, check them, and build train pool / valid / test samples.
 
-Resolution order for each domain (DESIGN.md, "Data"):
+Resolution order for each domain (docs/data.md):
 1. an explicit data folder (`--data-dir` or $BENCH_DATA_DIR), laid out like the card's file names;
 2. the user cache (`bench data pull DOMAIN` fills it from the canonical URLs, sha256-checked);
 3. for `movie` only, the MovieLens-100K copy inside the installed `recbole` wheel (embedded default).

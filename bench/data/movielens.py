@@ -1,6 +1,6 @@
 """The `movie` domain: the TALLRec authors' recipe applied to MovieLens-100K ratings.
 
-Recipe (reproduces the released valid.json/test.json byte for byte, see SOURCES.md):
+Recipe (reproduces the released valid.json/test.json byte for byte, see docs/data.md):
 rating > 3 is a like; per user, interactions sorted by timestamp (stable sort); every position
 i >= 10 gives one sample (history = the 10 items before it, target = item i); users in order of
 first appearance in the ratings file; keep the last 10,000 samples; split 80/10/10 in order.

@@ -1,4 +1,4 @@
-"""Score prompts with a causal LM in one forward pass (DESIGN.md, "Scoring an LM").
+"""Score prompts with a causal LM in one forward pass (docs/design.md).
 
 The authors call `generate(max_new_tokens=128, output_scores=True)` one prompt at a time and keep
 only the first step's scores: the next-token distribution after the prompt. One forward pass gives
