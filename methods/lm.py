@@ -363,11 +363,23 @@ def _step_batches(n: int, settings: TuningSettings, seed: int, step: int, steps_
 
 
 def _save_adapter_atomically(peft_model: Any, target: Path) -> None:
-    staged = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(staged, ignore_errors=True)
-    peft_model.save_pretrained(str(staged))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staged, target)
+    """Replace the adapter at `target` so that a crash at any moment (kill -9 included) leaves a
+    complete adapter there: the new one is written into a folder of its own, then `target`, a
+    symbolic link, is switched to it with one atomic rename, and only then is the old folder removed.
+    A `target` that is still a plain folder (written before this scheme) is moved aside first."""
+    import uuid
+
+    folder = target.with_name(f"{target.name}-{uuid.uuid4().hex[:8]}")
+    peft_model.save_pretrained(str(folder))
+    previous = target.resolve() if target.is_symlink() else None
+    if target.is_dir() and not target.is_symlink():  # the old layout: keep it whole until the switch
+        previous = target.with_name(f"{target.name}-legacy-{uuid.uuid4().hex[:8]}")
+        os.replace(target, previous)
+    link = target.with_name(f".{target.name}.link-{uuid.uuid4().hex[:8]}")
+    os.symlink(folder.name, link)
+    os.replace(link, target)  # atomic: `target` names the old adapter or the new one, never neither
+    if previous is not None and previous != folder.resolve():
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 def _save_checkpoint_atomically(payload: dict, path: Path) -> None:
