@@ -5,7 +5,7 @@ Measures, in one run on one device, the code the LM methods use:
   against the authors' way (`generate(max_new_tokens=128)` keeping the first step's scores, batch 32,
   left padding, file order), in prompts/s. Random weights never pick EOS, so the reference runs all
   128 steps (its worst case; a trained model stops once every prompt in its batch has ended);
-- LoRA tuning: `methods.lm.tune_lora` (q/v, r=8, micro-batch 32, loss on all tokens), in real
+- LoRA tuning: `bench.lm.tuning.tune_lora` (q/v, r=8, micro-batch 32, loss on all tokens), in real
   (unpadded) tokens/s, with the peak GPU memory; as the authors compute it, then with `share_prefix`
   (the preamble run once per micro-batch), `max_forward_tokens` (each micro-batch as length-sorted
   chunks: less padding, lower peak) and both; with `--compile`, also plain and `share_prefix` with the
@@ -119,7 +119,7 @@ def time_tuning(model, prompts, micro_batch: int, steps: int, device: str, name:
     `compiled`: the decoder under torch.compile (fused elementwise kernels), for this way only."""
     import torch
 
-    from methods.lm import TuningSettings, tune_lora
+    from bench.lm.tuning import TuningSettings, tune_lora
 
     examples = [{"input_ids": p + [YES, EOS], "labels": p + [YES, EOS]} for p in prompts]
     settings = TuningSettings(learning_rate=1e-4, lora_r=8, lora_alpha=16, lora_dropout=0.05,

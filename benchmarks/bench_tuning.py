@@ -1,7 +1,7 @@
 """Side by side: one LoRA training step (forward + backward) on a micro-batch, four ways of computing it.
 
 Same model, same micro-batch of training prompts, runs alternated so machine load hits all alike, all
-through `methods.lm._micro_batch_backward` (what `tune_lora` runs):
+through `bench.lm.tuning._micro_batch_backward` (what `tune_lora` runs):
   plain          one padded forward, as the authors train;
   shared         the preamble every prompt starts with runs once (`share_prefix`);
   chunked        length-sorted chunks of at most --chunk-tokens padded tokens (`max_forward_tokens`);
@@ -28,7 +28,8 @@ WAYS = {"plain": {}, "shared": {"share_prefix": True}, "chunked": {"max_forward_
 
 
 def _settings(way: str, chunk_tokens: int):
-    from methods.lm import PRESETS, TuningSettings
+    from bench.lm.tuning import TuningSettings
+    from methods.lm import PRESETS
 
     fields = TuningSettings.__dataclass_fields__
     values = {k: v for k, v in PRESETS["paper"].items() if k in fields}
@@ -78,7 +79,7 @@ def main() -> None:
     from bench.data.domains import load_domain
     from bench.data.prompts import ANSWERS, alpaca_prompt
     from bench.lm.models import load
-    from methods.lm import _micro_batch_backward, tokenize_example
+    from bench.lm.tuning import _micro_batch_backward, tokenize_example
 
     loaded = load(args.model, args.device)
     tokenizer, device = loaded.tokenizer, next(loaded.model.parameters()).device

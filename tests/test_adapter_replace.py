@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from methods.lm import _save_adapter_atomically
+from bench.lm.tuning import _save_adapter_atomically
 
 
 class FakeAdapter:
@@ -52,7 +52,7 @@ def test_kill_9_during_a_replacement_leaves_the_previous_adapter_loadable(tmp_pa
     _save_adapter_atomically(FakeAdapter(1), target)
     script = (f"import sys; sys.path[:0] = {[str(Path(__file__).parent), str(Path(__file__).parents[1])]!r}\n"
               "from test_adapter_replace import FakeAdapter\n"
-              "from methods.lm import _save_adapter_atomically\n"
+              "from bench.lm.tuning import _save_adapter_atomically\n"
               "from pathlib import Path\n"
               "print('writing', flush=True)\n"
               f"_save_adapter_atomically(FakeAdapter(2, pause=30), Path({str(target)!r}))\n")

@@ -10,9 +10,10 @@ from bench.data.domains import load_domain
 from bench.data.splits import few_shot
 from bench.errors import BenchError
 from bench.lm import models
+from bench.lm.tuning import tokenize_example
 from bench.metrics import auc
 from bench.run import registry
-from methods.lm import TallRec, ZeroShot, tokenize_example
+from methods.lm import TallRec, ZeroShot
 
 TINY_SETTINGS = {"preset": "fast", "learning_rate": "0.01", "micro_batch_size": "8", "batch_size": "16",
                  "epochs": "3", "eval_steps": "2", "patience": "5", "valid_size": "24", "warmup_steps": "0"}
@@ -98,7 +99,7 @@ def test_interrupted_tuning_resumes_from_its_checkpoint(tiny_folder, movie, tmp_
     import torch
     from safetensors.torch import load_file
 
-    from methods.lm import Interrupted
+    from bench.lm.tuning import Interrupted
 
     shots = few_shot(movie.train, 16, 1, "movie")
     whole = make(tiny_folder, epochs="4", patience="10")
@@ -154,7 +155,7 @@ def test_bf16_weights_tune_and_score_as_on_a_gpu(tiny_folder, movie, tmp_path):
 
     from bench.data.prompts import ANSWERS, alpaca_prompt, preamble
     from bench.lm.scorer import LMScorer
-    from methods.lm import tune_lora
+    from bench.lm.tuning import tune_lora
 
     tokenizer = models.load(tiny_folder, "cpu").tokenizer
     bf16 = AutoModelForCausalLM.from_pretrained(tiny_folder, dtype=torch.bfloat16).eval()
@@ -180,7 +181,7 @@ def test_shared_prefix_loss_equals_the_plain_loss_and_gradients(tiny_folder, mov
     from peft import get_peft_model
 
     from bench.data.prompts import ANSWERS, alpaca_prompt
-    from methods.lm import _collate, _shared_prefix_loss
+    from bench.lm.tuning import _collate, _shared_prefix_loss
 
     tokenizer = models.load(tiny_folder, "cpu").tokenizer
     examples = [tokenize_example(tokenizer, alpaca_prompt(s), ANSWERS[s.label], 512, train_on_inputs)
@@ -226,7 +227,7 @@ def test_chunked_micro_batch_has_the_loss_and_gradients_of_one_forward(tiny_fold
 
     from bench.data.prompts import ANSWERS, alpaca_prompt
     from bench.lm.scorer import length_batches
-    from methods.lm import _micro_batch_backward
+    from bench.lm.tuning import _micro_batch_backward
 
     tokenizer = models.load(tiny_folder, "cpu").tokenizer
     # loss on all tokens for some, on the answer only for others: chunks carry very different token counts

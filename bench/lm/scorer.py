@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from bench.data.samples import Sample
 from bench.errors import BenchError
 
 SCORES = ("reference", "logodds")
@@ -195,3 +196,28 @@ class LMScorer:
         if not prompts:
             return []
         return scores_from_log_probs(self.log_probs(prompts), kind).tolist()
+
+
+def alpaca_prompts(samples: list[Sample]) -> list[str]:
+    """The authors' Alpaca prompt of each sample, as the LM methods score and tune them."""
+    from bench.data.prompts import alpaca_prompt
+
+    return [alpaca_prompt(s) for s in samples]
+
+
+def sample_log_probs(model: Any, tokenizer: Any, samples: list[Sample], batch_size: int) -> np.ndarray:
+    """(n, 2) log P(Yes), log P(No) per sample; each domain's prompts are one scorer call, sharing
+    that domain's preamble."""
+    from bench.data.prompts import preamble
+
+    out = np.zeros((len(samples), 2))
+    for domain in sorted({s.domain for s in samples}):
+        rows = [i for i, s in enumerate(samples) if s.domain == domain]
+        scorer = LMScorer(model, tokenizer, batch_size=batch_size, shared_prefix=preamble(domain))
+        out[rows] = scorer.log_probs(alpaca_prompts([samples[i] for i in rows]))
+    return out
+
+
+def sample_scores(model: Any, tokenizer: Any, samples: list[Sample], kind: str, batch_size: int) -> list[float]:
+    """Scores of `kind` per sample, from `sample_log_probs`."""
+    return scores_from_log_probs(sample_log_probs(model, tokenizer, samples, batch_size), kind).tolist()
