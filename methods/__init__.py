@@ -1,1 +1,2 @@
-"""Method families, one module each; every module here is imported by `bench.run.registry.available()`."""
+"""Method families, one module each: plugins behind the contract of bench.run.registry, registered
+through the `bench.methods` entry points in pyproject.toml exactly as a third-party package's are."""

@@ -9,9 +9,7 @@ third-party packages add an entry point in the group `bench.methods` ("name = mo
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -144,14 +142,10 @@ def register(name: str):
 
 
 def available() -> dict[str, type[Method]]:
-    """All methods: every module of the `methods` package, and installed packages' entry points.
-
-    Method modules import heavy libraries (torch, recbole, openai) inside functions, so that
-    listing methods stays fast."""
-    import methods
-
-    for module in pkgutil.iter_modules(methods.__path__):
-        importlib.import_module(f"methods.{module.name}")
+    """All methods: those registered in this process, and every installed package's entry points in
+    the `bench.methods` group, the built-in ones included (pyproject.toml names them), so the contract
+    never imports its plugins. Method modules import heavy libraries (torch, recbole, openai) inside
+    functions, so that listing methods stays fast."""
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in _REGISTRY:
             cls = ep.load()
