@@ -36,9 +36,8 @@ def small_suite(tmp_path: Path) -> Path:
     return path
 
 
-def _reference_file(reference: Path, method: str) -> Path:
-    return next(p for p in sorted((reference / "records" / method).glob("*.json"))
-                if json.loads(p.read_text())["test"] == "movie")
+def _reference_record(reference: Path, method: str) -> dict:
+    return next(r for r in ResultStore(reference).records() if r["method"] == method and r["test"] == "movie")
 
 
 def test_unchanged_references_pass_and_a_changed_score_fails_naming_the_cell(small_suite, tmp_path, data_dir, capsys):
@@ -48,11 +47,10 @@ def test_unchanged_references_pass_and_a_changed_score_fails_naming_the_cell(sma
     assert main(args) == 0
     assert "3 cells match the references" in capsys.readouterr().out
 
-    path = _reference_file(reference, "like-ratio")
-    record = json.loads(path.read_text())
+    record = _reference_record(reference, "like-ratio")
     record["scores"][7] += 0.01
-    path.write_text(json.dumps(record))
-    sample_id = ResultStore(reference).load("like-ratio", record["key"])["sample_ids"][7]
+    ResultStore(reference).write(record)
+    sample_id = record["sample_ids"][7]
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 1
@@ -65,15 +63,11 @@ def test_unchanged_references_pass_and_a_changed_score_fails_naming_the_cell(sma
 def test_auc_drift_missing_and_stale_cells_are_reported(small_suite, tmp_path, data_dir):
     reference = tmp_path / "reference"
     check.check(small_suite, reference, data_dir, update=True)
-    path = _reference_file(reference, "popularity")
-    key = json.loads(path.read_text())["key"]
-    labels = ResultStore(reference).load("popularity", key)["labels"]
-    record = json.loads(path.read_text())
+    record = _reference_record(reference, "popularity")
     # Say the reference ranked every sample perfectly: the fresh AUC is then far outside what its scores reach.
-    record["scores"], record["auc"] = [float(y) for y in labels], 1.0
-    path.write_text(json.dumps(record))
-    stale = dict(record, seed=99, key="stale")
-    (path.parent / "stale.json").write_text(json.dumps(stale))
+    record["scores"], record["auc"] = [float(y) for y in record["labels"]], 1.0
+    ResultStore(reference).write(record)
+    ResultStore(reference).write(dict(record, seed=99, key="stale"))
     book = next(p for p in (reference / "records" / "popularity").glob("*.json")
                 if json.loads(p.read_text())["test"] == "book")
     book.unlink()
@@ -91,10 +85,9 @@ def test_auc_drift_missing_and_stale_cells_are_reported(small_suite, tmp_path, d
 def test_tolerance_lets_small_differences_pass(small_suite, tmp_path, data_dir):
     reference = tmp_path / "reference"
     check.check(small_suite, reference, data_dir, update=True)
-    path = _reference_file(reference, "like-ratio")
-    record = json.loads(path.read_text())
+    record = _reference_record(reference, "like-ratio")
     record["scores"][0] += 1e-8  # below the suite's score tolerance of 1e-6
-    path.write_text(json.dumps(record))
+    ResultStore(reference).write(record)
     assert check.check(small_suite, reference, data_dir).ok
 
 

@@ -7,11 +7,10 @@ one optimizer step, 8 validation prompts.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bench.cli import main
+from bench.run.store import ResultStore
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +22,7 @@ def test_zero_shot_and_tallrec_through_bench_run(data_dir, store_dir, capsys):
             "--param", "tallrec.preset=fast", "--param", "tallrec.epochs=1", "--param", "tallrec.eval_steps=1",
             "--param", "tallrec.valid_size=8", "--param", "tallrec.micro_batch_size=8"]
     assert main(argv) == 0, capsys.readouterr().err
-    records = {r["method"]: r for r in (json.loads(p.read_text()) for p in store_dir.glob("records/*/*.json"))}
+    records = {r["method"]: r for r in ResultStore(store_dir).records()}
     assert set(records) == {"zero-shot", "tallrec"}
     for record in records.values():
         assert record["status"] == "ok" and record["n_test"] == 16 and 0.0 <= record["auc"] <= 1.0

@@ -3,9 +3,13 @@
 Layout under the store root:
   records/<method>/<key>.json   the record (config, AUC, per-sample scores, provenance)
   testsets/<digest>.json        sample ids, labels and users of a test set, shared by every record scored on it
+  vectors/<digest>.f64          a per-sample vector (scores, an LM's log-probs) as little-endian float64,
+                                named by the sha256 of its bytes: stored once however many records hold it
   audits/<domain>-<fingerprint>.json   facts about a test domain's data (`bench.data.audit`), for the report
   artifacts/<key>/              what a method trained (adapters, checkpoints); ignored by git
-Records name their test set by digest instead of repeating thousands of ids and labels each, which
+Records name their test set and their per-sample vectors by digest instead of repeating thousands
+of values each: binary float64 is exact (the JSON numbers read back bit for bit) at a fraction of
+the text, and the seeds of a deterministic method, whose scores are identical, share one file. That
 keeps the committed store small; `load` and `records` join them back, so readers see whole records.
 A cell's key is a hash of the method, its full config, the domains, K, seed, test subset and the
 data fingerprints: not of the code version, so a finished cell is never recomputed.
@@ -22,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def cell_key(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
@@ -31,6 +37,21 @@ TEST_SET_FIELDS = ("sample_ids", "labels")
 #: Stored with the test set but not part of its digest: users were recorded after test sets were
 #: named by the digest of their ids and labels, which they do not change.
 TEST_SET_EXTRA_FIELDS = ("users",)
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_json_atomically(path: Path, payload: Any, indent: int | None = 1) -> None:
@@ -73,6 +94,11 @@ class ResultStore:
                 write_json_atomically(test_set_path, test_set, indent=None)  # new, or gains its users
                 self._test_set.cache_clear()
             record["test_set"] = digest
+        if isinstance(record.get("scores"), list):
+            record["scores_vector"] = self._write_vector(record.pop("scores"))
+        if record.get("sample_values"):
+            record["sample_value_vectors"] = {name: self._write_vector(values)
+                                              for name, values in record.pop("sample_values").items()}
         path = self._path(record["method"], record["key"])
         write_json_atomically(path, record, indent=None)
         return path
@@ -81,9 +107,26 @@ class ResultStore:
     def _test_set(self, digest: str) -> dict[str, Any]:
         return json.loads((self.root / "testsets" / f"{digest}.json").read_text())
 
+    def _write_vector(self, values: list[float]) -> str:
+        data = np.asarray(values, dtype="<f8").tobytes()
+        digest = hashlib.sha256(data).hexdigest()[:20]
+        path = self.root / "vectors" / f"{digest}.f64"
+        if not path.is_file():
+            write_bytes_atomically(path, data)
+        return digest
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - as _test_set
+    def _vector(self, digest: str) -> tuple[float, ...]:
+        return tuple(np.frombuffer((self.root / "vectors" / f"{digest}.f64").read_bytes(), dtype="<f8").tolist())
+
     def _joined(self, record: dict[str, Any]) -> dict[str, Any]:
         if "test_set" in record:
             record.update({field: list(values) for field, values in self._test_set(record["test_set"]).items()})
+        if "scores_vector" in record:
+            record["scores"] = list(self._vector(record.pop("scores_vector")))
+        if "sample_value_vectors" in record:
+            record["sample_values"] = {name: list(self._vector(digest))
+                                       for name, digest in record.pop("sample_value_vectors").items()}
         return record
 
     def has_audit(self, domain: str, fingerprint: str) -> bool:

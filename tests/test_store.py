@@ -1,0 +1,37 @@
+"""The store keeps per-sample vectors as binary float64 named by their content: exact, shared by the
+records that hold the same values, and records written before (scores inline) still read whole."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from bench.run.store import ResultStore
+
+
+def _record(key: str, scores: list[float], seed: int = 0) -> dict:
+    return {"key": key, "method": "like-ratio", "seed": seed, "status": "ok", "sample_ids": ["a", "b", "c"],
+            "labels": [1, 0, 1], "users": ["u1", "u1", "u2"], "scores": scores, "auc": 0.75,
+            "sample_values": {"log_p_yes": [-0.1, -2.5, -0.7]}}
+
+
+def test_vectors_round_trip_exactly_and_identical_ones_are_stored_once(tmp_path):
+    store = ResultStore(tmp_path)
+    awkward = [0.1 + 0.2, 1 / 3, float(np.nextafter(0.5, 1)), 123456789.0, -0.0]
+    for seed in range(5):  # a deterministic method: five seeds, one score vector
+        store.write(_record(f"k{seed}", awkward[:3], seed))
+    store.write(_record("other", awkward[2:]))
+    assert len(list((tmp_path / "vectors").glob("*.f64"))) == 3  # two score vectors, one log-prob vector
+    assert store.load("like-ratio", "k3")["scores"] == awkward[:3]  # bit for bit
+    assert store.load("like-ratio", "other")["scores"] == awkward[2:]
+    assert store.load("like-ratio", "k0")["sample_values"] == {"log_p_yes": [-0.1, -2.5, -0.7]}
+    raw = json.loads((tmp_path / "records" / "like-ratio" / "k0.json").read_text())
+    assert "scores" not in raw and "scores_vector" in raw  # the JSON keeps the metadata only
+
+
+def test_a_record_written_with_inline_scores_still_loads(tmp_path):
+    (tmp_path / "records" / "like-ratio").mkdir(parents=True)
+    (tmp_path / "records" / "like-ratio" / "old.json").write_text(json.dumps(_record("old", [0.25, 0.5, 0.75])))
+    (record,) = ResultStore(tmp_path).records()
+    assert record["scores"] == [0.25, 0.5, 0.75] and record["users"] == ["u1", "u1", "u2"]
