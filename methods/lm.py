@@ -316,7 +316,7 @@ class TallRec(_LMMethod):
             "train_seconds": round(result.train_seconds, 2), "train_tokens": sum(len(e["input_ids"]) for e in examples),
             "history": result.history,
         })
-        from bench.run.store import write_json_atomically
+        from bench.files import write_json_atomically
 
         write_json_atomically(done_file, self._extra)
         (out_dir / "checkpoint.pt").unlink(missing_ok=True)  # the best adapter is what stays

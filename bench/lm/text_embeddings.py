@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 
 from bench.data.samples import Item
 from bench.errors import BenchError
+from bench.files import atomic_write
 from bench.paths import cache_dir
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -70,19 +69,10 @@ def _read_cache(path: Path) -> dict[str, tuple[str, np.ndarray]]:
 
 def _write_cache(path: Path, entries: dict[str, tuple[str, np.ndarray]]) -> None:
     """Temporary file then rename: a crash or a second process never leaves a half-written cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     ids = sorted(entries)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, ids=np.array(ids, dtype=str), texts=np.array([entries[i][0] for i in ids], dtype=str),
-                     vectors=np.stack([entries[i][1] for i in ids]).astype(np.float32))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as f:
+        np.savez(f, ids=np.array(ids, dtype=str), texts=np.array([entries[i][0] for i in ids], dtype=str),
+                 vectors=np.stack([entries[i][1] for i in ids]).astype(np.float32))
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from bench.data.samples import Sample
 from bench.errors import BenchError
+from bench.files import atomic_write
 from bench.lm.scorer import sample_scores
 
 
@@ -217,9 +218,8 @@ def _save_adapter_atomically(peft_model: Any, target: Path) -> None:
 def _save_checkpoint_atomically(payload: dict, path: Path) -> None:
     import torch
 
-    staged = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, staged)
-    os.replace(staged, path)
+    with atomic_write(path, "wb") as f:
+        torch.save(payload, f)
 
 
 class Interrupted(Exception):

@@ -23,9 +23,10 @@ from typing import Any
 from tqdm import tqdm
 
 from bench.errors import BenchError
+from bench.files import write_json_atomically
 from bench.run import runner
 from bench.run.runner import Cell, Grid, RunSummary
-from bench.run.store import ResultStore, write_json_atomically
+from bench.run.store import ResultStore
 
 LAUNCHERS = ("local", "slurm")
 
