@@ -9,6 +9,7 @@ third-party packages add an entry point in the group `bench.methods` ("name = mo
 
 from __future__ import annotations
 
+import abc
 import inspect
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -37,8 +38,9 @@ class FitContext:
     device: str
 
 
-class Method:
-    """Base class: subclasses set `name` (via @register) and implement fit and score."""
+class Method(abc.ABC):
+    """The contract, an abstract class: subclasses set `name` (via @register or an entry point) and
+    implement `score` (and `fit`, unless training-free); tests/test_conformance.py checks each one."""
 
     name: ClassVar[str] = ""
     #: False for methods whose item ids do not carry over to an unseen domain.
@@ -59,11 +61,12 @@ class Method:
         planned, so that the recorded config says what ran; the default has nothing to fix."""
         return kwargs
 
-    def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
+    def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:  # noqa: B027 - optional
         """Learn from the K shots; training-free methods keep this as it is."""
 
+    @abc.abstractmethod
     def score(self, samples: list[Sample]) -> list[float]:
-        raise NotImplementedError
+        """One float per sample, in order; higher means more likely liked. Never reads `label`."""
 
     @classmethod
     def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
