@@ -35,7 +35,7 @@ class MemoryHog(Method):
 
     def fit(self, train, valid, context):
         held = b"x" * (self.mb << 20)  # written, so resident
-        time.sleep(0.2)
+        time.sleep(1.0)  # long enough for a 10 ms sampler to see it on a busy machine
         del held
 
     def score(self, samples):

@@ -26,13 +26,17 @@ def _status_mb(field: str) -> float | None:
     return None
 
 
-def _reset_peak_rss() -> bool:
-    """Linux: writing 5 to clear_refs resets the high-water mark (VmHWM) to the current resident size.
-    Memory freed earlier is handed back to the system first, which glibc would otherwise keep resident."""
+def _trim() -> None:
+    """Hand memory freed earlier back to the system, which glibc would otherwise keep resident: else a
+    stretch that reuses those pages shows no growth, and one after a big stretch inherits its size."""
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+def _reset_peak_rss() -> bool:
+    """Linux: writing 5 to clear_refs resets the high-water mark (VmHWM) to the current resident size."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
@@ -69,6 +73,7 @@ class MemoryPeak:
     def __enter__(self) -> MemoryPeak:
         if (cuda := _cuda_in_use()) is not None:
             cuda.reset_peak_memory_stats()
+        _trim()
         if _reset_peak_rss():
             self.source = "VmHWM"
         elif (now := _status_mb("VmRSS:")) is not None:
