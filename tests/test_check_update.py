@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.run import check
-from bench.run.store import ResultStore
+from bench.run.store import ResultStore, record_identity
 
 
 def _fresh(score: float, n: int = 4) -> dict[tuple, tuple[dict, dict[str, float]]]:
@@ -19,7 +19,7 @@ def _fresh(score: float, n: int = 4) -> dict[tuple, tuple[dict, dict[str, float]
                   "shots": 16, "seed": seed, "test_size": 3, "status": "ok", "auc": 0.5,
                   "sample_ids": ["u1:i1", "u1:i2", "u2:i3"], "labels": [1, 0, 1], "users": ["u1", "u1", "u2"],
                   "scores": [score, score / 2, score / 3]}
-        cells[check.cell_identity(record)] = (record, {})
+        cells[record_identity(record)] = (record, {})
     return cells
 
 

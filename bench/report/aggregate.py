@@ -8,7 +8,6 @@ training-free baseline, Holm-corrected per column. Records with different test s
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from bench.report.statistics import (
     paired_difference,
     uauc,
 )
+from bench.run.store import record_identity
 
 ALPHA = 0.05
 #: The methods every other one is tested against: what a recommender gets without learning anything.
@@ -168,14 +168,9 @@ def with_views(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from bench.run import registry
 
     methods = registry.available()
-
-    def identity(r: dict[str, Any]) -> tuple:
-        return (r["method"], json.dumps(r["config"], sort_keys=True), r["train"], r["test"], r["shots"], r["seed"],
-                r.get("test_size"))
-
-    held = {identity(r) for r in records}
+    held = {record_identity(r) for r in records}
     views = [v for r in records if r["method"] in methods for v in methods[r["method"]].views(r)]
-    return records + [v for v in views if identity(v) not in held]
+    return records + [v for v in views if record_identity(v) not in held]
 
 
 def aggregate(records: list[dict[str, Any]], *, with_statistics: bool = True) -> Tables:

@@ -13,7 +13,6 @@ purpose only: the diff in git is then the review of what changed.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.metrics import auc_reach
 from bench.run import runner
-from bench.run.store import ResultStore
+from bench.run.store import ResultStore, record_identity
 
 SUITE_FILE = Path(__file__).with_name("check_suite.toml")
 #: The committed references, a results store of their own (`bench report --store` reads it too).
@@ -88,11 +87,6 @@ def load_suite(path: Path = SUITE_FILE, data_dir: Path | None = None) -> list[Su
     return entries
 
 
-def cell_identity(record: dict[str, Any]) -> tuple:
-    return (record["method"], json.dumps(record["config"], sort_keys=True), record["train"], record["test"],
-            record["shots"], record["seed"], record.get("test_size"))
-
-
 def cell_name(record: dict[str, Any]) -> str:
     config = ", ".join(f"{k}={v}" for k, v in sorted(record["config"].items()))
     subset = f" test_size={record['test_size']}" if record.get("test_size") else ""
@@ -147,7 +141,7 @@ def run_suite(entries: list[SuiteEntry], store: ResultStore) -> dict[tuple, tupl
         keys = set(summary.computed + summary.reused + summary.not_applicable)
         for record in store.records():
             if record["key"] in keys:
-                cells[cell_identity(record)] = (record, entry.tolerance)
+                cells[record_identity(record)] = (record, entry.tolerance)
     return cells
 
 
@@ -162,7 +156,7 @@ def check(suite: Path = SUITE_FILE, reference: Path = REFERENCE_DIR, data_dir: P
     ref_store = ResultStore(Path(reference))
     if not (Path(reference) / "records").is_dir():
         raise BenchError(f"no references in {reference}; create them with `bench check --update`")
-    refs = {cell_identity(r): r for r in ref_store.records()}
+    refs = {record_identity(r): r for r in ref_store.records()}
     result = CheckResult(len(fresh))
     for identity, (record, tolerance) in sorted(fresh.items(), key=lambda kv: cell_name(kv[1][0])):
         ref = refs.get(identity)

@@ -33,6 +33,14 @@ def cell_key(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def record_identity(record: dict[str, Any]) -> tuple:
+    """What tells one cell's record from another's, read from the record itself (method, config,
+    domains, K, seed, test subset): how `bench check` matches a fresh record to its reference and
+    how the report tells a stored record from a view of another."""
+    return (record["method"], json.dumps(record["config"], sort_keys=True), record["train"], record["test"],
+            record["shots"], record["seed"], record.get("test_size"))
+
+
 TEST_SET_FIELDS = ("sample_ids", "labels")
 #: Stored with the test set but not part of its digest: users were recorded after test sets were
 #: named by the digest of their ids and labels, which they do not change.
