@@ -8,6 +8,7 @@ training-free baseline, Holm-corrected per column. Records with different test s
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,9 +76,10 @@ class Cell:
     uauc: tuple[float, int] | None = None  # mean UAUC over runs, and the users it averages over
     comparison: Comparison | None = None
 
-    @property
+    @functools.cached_property
     def runs(self) -> list[dict[str, Any]]:
-        """The records that differ: seeds whose scores are identical (a deterministic method) are one run."""
+        """The records that differ: seeds whose scores are identical (a deterministic method) are one run.
+        Computed once, when first read: `aggregate` has filled and sorted `records` by then."""
         distinct: dict[tuple, dict[str, Any]] = {}
         for r in self.records:
             distinct.setdefault((tuple(r["sample_ids"]), tuple(r["scores"])), r)
