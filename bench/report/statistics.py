@@ -47,7 +47,6 @@ class _ResampledAuc:
     """
 
     def __init__(self, labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> None:
-        self.groups = groups
         n_users = int(groups.max()) + 1
         positive = labels == 1
         self.positives = np.bincount(groups, weights=positive, minlength=n_users)

@@ -3,8 +3,9 @@
 A method is one class: configure in the constructor (keyword arguments with defaults, which are
 its parameters), `fit(train, valid, context)` on the K shots, `score(samples)` returning one float
 per sample (higher = more likely liked). The harness owns data, splits, seeds, timing and storage;
-a method never reads files or parses flags. Built-in methods register with `@register("name")`;
-third-party packages add an entry point in the group `bench.methods` ("name = module:Class").
+a method never reads files or parses flags. Methods, the built-in ones included, are found through
+the entry-point group `bench.methods` ("name = module:Class", in pyproject.toml); `@register("name")`
+also registers a class in-process (tests' toy methods).
 """
 
 from __future__ import annotations

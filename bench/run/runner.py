@@ -113,6 +113,11 @@ def _fit_group(cell: Cell) -> tuple:
     return (cell.method, repr(sorted(cell.config.items())), cell.train, cell.shots, cell.seed)
 
 
+def _stored(values) -> list[float]:
+    """Per-sample numbers as records keep them: 9 significant digits (float32 precision) keep them small."""
+    return [float(f"{v:.9g}") for v in values]
+
+
 def _resolve_device(requested: str) -> str:
     return provenance.default_device() if requested == "auto" else requested
 
@@ -207,22 +212,21 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
         else:
             with MemoryPeak() as memory:
                 started = time.perf_counter()
-                # 9 significant digits (float32 precision) keep records small; the AUC is that of the stored scores
-                scores = [float(f"{s:.9g}") for s in method.score(samples)]
+                scores = _stored(method.score(samples))  # the AUC is that of the stored scores
                 score_seconds = time.perf_counter() - started
             if len(scores) != len(samples) or not all(math.isfinite(s) for s in scores):
                 raise BenchError(f"method {cell.method} returned {len(scores)} scores for {len(samples)} "
                                  "samples, or a score that is not a finite number")
             labels = [s.label for s in samples]
             record.update(
-                status="ok", auc=auc(labels, scores), sample_ids=[s.uid for s in samples],
-                labels=labels, users=[s.user for s in samples], scores=scores, fit_seconds=fit_seconds, score_seconds=score_seconds,
+                status="ok", auc=auc(labels, scores), sample_ids=[s.uid for s in samples], labels=labels,
+                users=[s.user for s in samples], scores=scores, fit_seconds=fit_seconds, score_seconds=score_seconds,
                 wall_seconds=fit_seconds / len(applicable) + score_seconds,
                 **memory_fields(*fit_memory, memory), method_extra=method.extra_record(),
             )
             values = method.sample_values()
-            if values:  # float32 precision, like the scores
-                record["sample_values"] = {k: [float(f"{v:.9g}") for v in vs] for k, vs in values.items()}
+            if values:
+                record["sample_values"] = {k: _stored(vs) for k, vs in values.items()}
             summary.computed.append(cell.key)
         store.write(record)
         if bar is not None:
