@@ -86,11 +86,6 @@ def git_state() -> dict[str, str | None]:
     return read_git_state(Path(__file__).resolve().parent)
 
 
-def git_commit() -> str | None:
-    """The commit of the checkout the code runs from, with '+dirty' when it has uncommitted changes."""
-    return git_state()["git_commit"]
-
-
 def _cpu_model() -> str:
     """The CPU's marketing name (platform.processor() is often empty on Linux)."""
     try:
