@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.data import audit, tallrec_json
+from bench.data import audit, cards, tallrec_json
 from bench.data import domains as data
 from bench.errors import BenchError
 from bench.paths import default_store
@@ -20,6 +20,7 @@ EPILOG = """examples:
   bench run --method like-ratio popularity --shots 16 64 --seeds 0 1 --train movie --test movie book
   bench report                                tables from the results store into reports/
   bench data export movie --split test --format tallrec-json --out test.json
+  bench run --card mydata.toml --method like-ratio --train mydata --test mydata   your own data (docs/data.md)
 """
 
 
@@ -38,6 +39,12 @@ def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder with the data files (layout as in datasets/*.toml); "
                              "default: $BENCH_DATA_DIR, then the user cache, then the embedded movie copy")
+
+
+def _card_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--card", action="append", default=[], metavar="FILE",
+                        help="a data card (TOML) describing your own domain, or a folder of cards (repeatable); "
+                             "docs/data.md shows the fields. Its name is then a domain for --train/--test")
 
 
 def _store_arg(parser: argparse.ArgumentParser) -> None:
@@ -62,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shots", nargs="+", type=int, default=None, help=f"K values (default: {first['shots']})")
     run.add_argument("--seeds", nargs="+", type=int, default=None, help=f"few-shot seeds (default: {first['seeds']})")
     run.add_argument("--train", nargs="+", default=None,
-                     help="train domain(s): movie, book or both (K shots from each); default: movie")
-    run.add_argument("--test", nargs="+", default=None, help="test domain(s): movie, book; default: movie")
+                     help="train domain(s): a domain (`bench list` shows them: movie, book, movie-temporal, and "
+                          "those of --card) or both (K shots from movie and from book); default: movie")
+    run.add_argument("--test", nargs="+", default=None, help="test domain(s), as for --train; default: movie")
     run.add_argument("--param", action="append", default=[], metavar="METHOD.KEY=VALUE",
                      help="set a method parameter (repeatable); `bench list` shows them")
     run.add_argument("--test-size", type=int, default=None,
@@ -71,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     _data_dir_arg(run)
+    _card_arg(run)
     _store_arg(run)
     launchers.add_arguments(run)
 
@@ -78,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "failed (with its log)")
     _store_arg(status)
 
-    sub.add_parser("list", help="list the available methods and their parameters")
+    lst = sub.add_parser("list", help="list the available methods with their parameters, and the domains")
+    _card_arg(lst)
 
     rep = sub.add_parser("report", help="write tables from the results store into reports/")
     _store_arg(rep)
@@ -98,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="data_command", required=True)
     info = dat.add_parser("info", help="where each domain's data comes from, with sample counts")
     _data_dir_arg(info)
+    _card_arg(info)
     aud = dat.add_parser("audit", help="per split: users, samples per user, test history overlap, time and "
                          "unseen items", description="Print facts about a domain's splits: per split the samples, "
                          "users, samples per user and share liked; the share of test samples' history entries "
@@ -106,17 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
                          "items the train pool never shows. Why: samples of one user are not independent (the "
                          "movie test set is few users with overlapping history windows), so the statistics "
                          "resample users, not samples, and a result is read with these facts in mind.")
-    aud.add_argument("domain", help="movie or book")
+    aud.add_argument("domain", help="a domain (`bench list` shows them)")
     aud.add_argument("--json", action="store_true", help="print the facts as JSON instead of a table")
     _data_dir_arg(aud)
-    pull = dat.add_parser("pull", help="download a domain's files into the user cache (sha256-checked)")
-    pull.add_argument("domain", choices=data.DOMAINS)
+    _card_arg(aud)
+    pull = dat.add_parser("pull", help="download a built-in domain's files into the user cache (sha256-checked)")
+    pull.add_argument("domain", choices=data.builtin_domains())
     export = dat.add_parser("export", help="write a split in the authors' JSON format")
     export.add_argument("domain")
     export.add_argument("--split", required=True, choices=["train", "valid", "test"])
     export.add_argument("--format", required=True, choices=["tallrec-json"])
     export.add_argument("--out", type=Path, default=None, help="output file (default: <domain>-<split>.json)")
     _data_dir_arg(export)
+    _card_arg(export)
 
     serve = sub.add_parser("serve-openai", help="serve a local causal LM as an OpenAI-compatible chat endpoint "
                            "(for trying the icl method offline)")
@@ -141,7 +154,8 @@ GRID_OPTIONS = ("method", "shots", "seeds", "train", "test", "param", "test_size
 
 def _grids(args: argparse.Namespace) -> list[runner.Grid]:
     """The default suite when no grid option is given; otherwise one grid, the rest from its first grid."""
-    common = {"data_dir": str(args.data_dir) if args.data_dir else None, "device": args.device}
+    common = {"data_dir": str(args.data_dir) if args.data_dir else None, "device": args.device,
+              "cards": [str(Path(c).resolve()) for c in args.card]}
     if not any(getattr(args, name) for name in GRID_OPTIONS):
         return [runner.Grid(methods=g["methods"], shots=g["shots"], seeds=g["seeds"], train=g["train"],
                             test=g["test"], params=g.get("params", {}), test_size=g.get("test_size"), **common)
@@ -183,13 +197,17 @@ def cmd_status(args: argparse.Namespace) -> None:
     print(cell_status.format_states(cell_status.cell_states(ResultStore(args.store or default_store()))))
 
 
-def cmd_list(_: argparse.Namespace) -> None:
+def cmd_list(args: argparse.Namespace) -> None:
+    print("methods:")
     for name, cls in registry.available().items():
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         print(f"{name}: {doc}")
         for pname, param in cls.parameters().items():
             note = "   (operational: recorded, not part of the cell key)" if pname in cls.operational_parameters else ""
             print(f"    {pname} = {param.default!r}{note}")
+    print("\ndomains (--train/--test; add your own with --card FILE):")
+    for card in cards.all_cards().values():
+        print(f"{card.name}: {card.describe()}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -215,14 +233,16 @@ def cmd_data(args: argparse.Namespace) -> None:
     if args.data_command == "pull":
         print(f"{args.domain} data checked in {data.pull(args.domain)}")
     elif args.data_command == "info":
-        for domain in data.DOMAINS:
+        for domain in cards.all_cards():
             try:
                 d = data.load_domain(domain, args.data_dir)
             except BenchError as exc:
                 print(f"{domain}: unavailable ({exc})")
                 continue
-            print(f"{domain}: {d.source} at {d.location}; train pool {len(d.train)}, valid {len(d.valid)}, "
-                  f"test {len(d.test)}; fingerprints {d.fingerprints}")
+            checked = (f"unchecked files: {', '.join(d.unchecked_files)}" if d.unchecked_files
+                       else "files sha256-checked")
+            print(f"{domain}: {d.source} at {d.location} (card {d.card}); train pool {len(d.train)}, valid "
+                  f"{len(d.valid)}, test {len(d.test)}; {checked}; fingerprints {d.fingerprints}")
     elif args.data_command == "audit":
         facts = audit.audit(data.load_domain(args.domain, args.data_dir))
         print(json.dumps(facts, indent=2) if args.json else audit.audit_text(facts))
@@ -267,6 +287,7 @@ COMMANDS["models"] = cmd_models
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        cards.register(getattr(args, "card", []))
         COMMANDS[args.command](args)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)

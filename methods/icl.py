@@ -50,7 +50,7 @@ def price_for(model: str) -> dict[str, float] | None:
 def messages_for(sample: Sample, examples: list[Sample]) -> list[dict[str, str]]:
     """The chat: each example as a user turn and its answer, then the sample to judge."""
     def ask(s: Sample) -> dict[str, str]:
-        return {"role": "user", "content": f"{instruction(s.domain)}\n\n{input_text(s)}"}
+        return {"role": "user", "content": f"{instruction(s.noun)}\n\n{input_text(s)}"}
 
     chat = []
     for example in examples:

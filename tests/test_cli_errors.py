@@ -24,7 +24,8 @@ def test_unknown_method(capsys, data_dir, store_dir):
 def test_bad_domain(capsys, data_dir, store_dir):
     code, err = run_cli(capsys, "run", "--method", "like-ratio", "--train", "music", "--store", str(store_dir),
                         "--data-dir", str(data_dir))
-    assert code == 2 and "unknown train domain 'music'" in err and "movie, book, both" in err
+    assert code == 2 and "unknown train domain 'music'" in err and "movie, book" in err and "both" in err
+    assert "--card" in err
     code, err = run_cli(capsys, "run", "--method", "like-ratio", "--test", "music", "--store", str(store_dir),
                         "--data-dir", str(data_dir))
     assert code == 2 and "unknown domain 'music'" in err

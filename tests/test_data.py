@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
+from bench.data import cards, movielens, recbole_atomic, tallrec_json
 from bench.data import domains as data
-from bench.data import movielens, tallrec_json
 from bench.data.prompts import input_text
 from bench.metrics import auc
 from methods.baselines import LikeRatio
@@ -35,13 +35,15 @@ def test_released_movie_files_equal_export(data_dir, tmp_path):
 
 
 def test_embedded_recbole_copy_has_same_ratings_and_four_title_differences(data_dir):
-    card = data.load_card("movie")
-    embedded = data._embedded_movie_folder(card)
+    card = cards.get("movie")
+    embedded = data._embedded_folder(card)
+    source = card.embedded["source"]
     raw_ratings = movielens.read_raw_ratings(data_dir / "ml-100k" / "u.data")
-    atomic_ratings = movielens.read_atomic_ratings(embedded / "ml-100k.inter")
+    atomic_ratings = recbole_atomic.read_ratings(embedded / "ml-100k.inter", source, card.path)
     assert raw_ratings == atomic_ratings
     raw_titles = movielens.read_raw_titles(data_dir / "ml-100k" / "u.item")
-    atomic_titles = movielens.read_atomic_titles(embedded / "ml-100k.item")
+    atomic_titles = {k: v.title for k, v in recbole_atomic.read_items(embedded / "ml-100k.item", source,
+                                                                       card.path).items()}
     differing = sorted((k for k in raw_titles if raw_titles[k] != atomic_titles[k]), key=int)
     assert len(differing) == 4 and "267" in differing
 
@@ -100,7 +102,7 @@ def test_corrupt_file_error_names_file_checksum_and_fix(data_dir, tmp_path):
     with open(copy / "ml-100k" / "u.data", "a") as f:
         f.write("1\t1\t5\t0\n")
     with pytest.raises(data.BenchError) as err:
-        data._load("movie", copy.resolve())
+        data.load_domain("movie", copy.resolve())
     message = str(err.value)
     assert "u.data" in message and "06416e597f82b734" in message and "bench data pull movie" in message
 
@@ -108,7 +110,7 @@ def test_corrupt_file_error_names_file_checksum_and_fix(data_dir, tmp_path):
 def test_missing_file_error(tmp_path):
     (tmp_path / "ml-100k").mkdir()
     with pytest.raises(data.BenchError, match=r"missing data file .*u\.data"):
-        data._load("movie", tmp_path.resolve())
+        data.load_domain("movie", tmp_path.resolve())
 
 
 def test_transformers_and_peft_import_from_repository_root():

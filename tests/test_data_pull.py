@@ -4,6 +4,7 @@ server on 127.0.0.1 that serves copies of the real files (the canonical URLs are
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import http.server
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.data import cards
 from bench.data import domains as data
 from bench.errors import BenchError
 
@@ -32,18 +34,20 @@ def server(tmp_path):
 
 
 def local_cards(monkeypatch, base_url: str) -> None:
-    real = data.load_card
+    """The built-in cards with their canonical URLs swapped for the local server's."""
+    real = cards.get
 
-    def card(domain: str) -> dict:
-        found = copy.deepcopy(real(domain))
-        if "archive_url" in found:
-            found["archive_url"] = f"{base_url}/ml-100k.zip"
-        for name, meta in found["files"].items():
+    def card(domain: str) -> cards.Card:
+        found = real(domain)
+        raw, files = copy.deepcopy(found.raw), copy.deepcopy(found.files)
+        if "archive_url" in raw:
+            raw["archive_url"] = f"{base_url}/ml-100k.zip"
+        for name, meta in files.items():
             if "url" in meta:
                 meta["url"] = f"{base_url}/{Path(name).name}"
-        return found
+        return dataclasses.replace(found, raw=raw, files=files)
 
-    monkeypatch.setattr(data, "load_card", card)
+    monkeypatch.setattr(cards, "get", card)
 
 
 @pytest.fixture

@@ -1,10 +1,14 @@
-"""Domains: find the data files, check them, and build train pool / valid / test samples.
+"""Domains: find a card's files, check them, and build its train pool / valid / test samples.
 
-Resolution order for each domain (docs/data.md):
+A domain is whatever a card describes (`bench.data.cards`): the built-in `movie`, `book` and
+`movie-temporal`, or a user's card passed with `--card`. Where a domain's files are looked for, in order
+(docs/data.md):
 1. an explicit data folder (`--data-dir` or $BENCH_DATA_DIR), laid out like the card's file names;
-2. the user cache (`bench data pull DOMAIN` fills it from the canonical URLs, sha256-checked);
-3. for `movie` only, the MovieLens-100K copy inside the installed `recbole` wheel (embedded default).
-Every file is sha256-checked against its card before use.
+2. for a user's card, the folder holding the card;
+3. the user cache (`bench data pull DOMAIN` fills it from the canonical URLs, sha256-checked);
+4. the card's embedded copy inside an installed package (movie: the MovieLens-100K copy in `recbole`).
+Every file whose sha256 the card gives is checked before use. A card without checksums still runs, and
+every record says which of its files were unchecked.
 """
 
 from __future__ import annotations
@@ -12,30 +16,23 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
-from bench.data import movielens, tallrec_json
+from bench.data import cards, interactions, movielens, recbole_atomic, tallrec_json
+from bench.data.cards import Card
 from bench.data.samples import Sample, fingerprint
 from bench.errors import BenchError
 from bench.paths import cache_dir, data_dir_from_env
 
-DOMAINS = ("movie", "book")
 
-
-def _cards_folder():
-    """A source checkout (or editable install) reads datasets/; a built wheel carries it as bench.cards."""
-    checkout = Path(__file__).resolve().parents[2] / "datasets"
-    return checkout if checkout.is_dir() else resources.files("bench.cards")
+def builtin_domains() -> tuple[str, ...]:
+    return tuple(cards.builtin_cards())
 
 
 def load_card(domain: str) -> dict:
-    """The domain's data card from datasets/<domain>.toml."""
-    if domain not in DOMAINS:
-        raise BenchError(f"unknown domain {domain!r}; choose one of: {', '.join(DOMAINS)}")
-    return tomllib.loads(_cards_folder().joinpath(f"{domain}.toml").read_text())
+    """The raw fields of a domain's card (the TOML as a dict)."""
+    return cards.get(domain).raw
 
 
 @dataclass
@@ -43,17 +40,26 @@ class DomainData:
     """A domain's samples and where they came from (recorded with every result)."""
 
     name: str
-    source: str  # "data-dir", "cache" or "embedded-recbole"
+    source: str  # "data-dir", "card-folder", "cache" or "embedded-<package>"
     location: str
     train: list[Sample]
     valid: list[Sample]
     test: list[Sample]
     fingerprints: dict[str, str] = field(default_factory=dict)
+    card: str = ""  # the card's path (built-in: datasets/<name>.toml) and
+    card_sha256: str = ""  # a digest of its text
+    unchecked_files: list[str] = field(default_factory=list)  # files read without a checksum to compare
 
     def split(self, name: str) -> list[Sample]:
         if name not in ("train", "valid", "test"):
             raise BenchError(f"unknown split {name!r}; choose train, valid or test")
         return getattr(self, name)
+
+    def provenance(self) -> dict:
+        """What a record says about this domain's data."""
+        return {"source": self.source, "location": self.location, "fingerprints": self.fingerprints,
+                "card": self.card, "card_sha256": self.card_sha256,
+                "files_checked": not self.unchecked_files, "unchecked_files": self.unchecked_files}
 
 
 def sha256_of(path: Path) -> str:
@@ -67,100 +73,158 @@ def check_file(path: Path, expected: str, how_to_get: str) -> None:
     actual = sha256_of(path)
     if actual != expected:
         raise BenchError(
-            f"corrupt or unexpected data file {path}: sha256 {actual}, expected {expected}; {how_to_get}"
+            f"corrupt or unexpected data file {path}: sha256 {actual}, expected {expected}; {how_to_get} "
+            "(your own data? describe it in a card without checksums and pass --card FILE)"
         )
 
 
-def _how_to_get(domain: str, card: dict, name: str) -> str:
-    url = card["files"][name].get("url") or card.get("archive_url")
-    return f"run `bench data pull {domain}` (downloads {url}) or pass --data-dir with a checked copy"
+def _how_to_get(card: Card, name: str) -> str:
+    if not card.builtin:
+        return f"fix the path in {card.path} or pass --data-dir with the folder that holds it"
+    url = card.files.get(name, {}).get("url") or card.raw.get("archive_url")
+    return f"run `bench data pull {card.name}` (downloads {url}) or pass --data-dir with a checked copy"
 
 
-def _has_files(root: Path, card: dict) -> bool:
-    return all((root / name).is_file() for name in card["files"])
+def _present(card: Card, root: Path, files: list[str]) -> bool:
+    return all((root / name).is_file() for name in files)
 
 
-def _checked_root(domain: str, card: dict, root: Path) -> Path:
-    for name, meta in card["files"].items():
-        check_file(root / name, meta["sha256"], _how_to_get(domain, card, name))
-    return root
-
-
-def _embedded_movie_folder(card: dict) -> Path:
-    spec = importlib.util.find_spec(card["embedded"]["package"])
-    if spec is None or spec.origin is None:
-        raise BenchError("no movie data: recbole is not installed and no --data-dir was given; "
-                         "install the project (pip install -e .) or run `bench data pull movie`")
-    folder = Path(spec.origin).parent / card["embedded"]["folder"]
-    for name, meta in card["embedded"]["files"].items():
-        check_file(folder / name, meta["sha256"], "reinstall recbole==1.2.1 or pass --data-dir")
-    return folder
-
-
-def _build(domain: str, card: dict, source: str, root: Path) -> DomainData:
-    if domain == "movie":
-        if source == "embedded-recbole":
-            ratings = movielens.read_atomic_ratings(root / "ml-100k.inter")
-            titles = movielens.read_atomic_titles(root / "ml-100k.item")
+def _checked(card: Card, root: Path, files: list[str], checksums: dict[str, dict]) -> list[str]:
+    """Check every file the card has a sha256 for; return the ones it has none for."""
+    unchecked = []
+    for name in files:
+        meta = checksums.get(name, {})
+        if meta.get("sha256"):
+            check_file(root / name, meta["sha256"], _how_to_get(card, name))
+        elif not (root / name).is_file():
+            raise BenchError(f"missing data file {root / name} (card {card.path}); {_how_to_get(card, name)}")
         else:
-            ratings = movielens.read_raw_ratings(root / "ml-100k/u.data")
-            titles = movielens.read_raw_titles(root / "ml-100k/u.item")
-        splits = movielens.build_splits(ratings, titles)
+            unchecked.append(name)
+    return unchecked
+
+
+def _optional_train_json(card: Card, source: dict, root: Path) -> list[str]:
+    if source["format"] == "tallrec-json" and (root / source["folder"] / "train.json").is_file():
+        return [f"{source['folder']}/train.json"]
+    return []
+
+
+def _json_splits(card: Card, source: dict, root: Path) -> dict[str, list[Sample]]:
+    folder = root / source["folder"]
+
+    def read(stem: str) -> list[Sample]:
+        return tallrec_json.read_file(card.name, folder / f"{stem}.json", f"{card.name}-{stem}",
+                                      style=source["items"], noun=card.noun)
+
+    valid, test = read("valid"), read("test")
+    if (folder / "train.json").is_file():
+        pool = read("train")
+    elif source["pool_from_valid"] is None:
+        raise BenchError(f"card {card.path}: {folder} has no train.json; add it, or set source.pool_from_valid = N "
+                         "to take the first N records of valid.json as the train pool")
     else:
-        released = tallrec_json.read_file("book", root / "tallrec/book/valid.json", "book-valid")
-        pool_size = card["train_pool_size"]
-        splits = {
-            "train": released[:pool_size],
-            "valid": released[pool_size : pool_size + card["valid_size"]],
-            "test": tallrec_json.read_file("book", root / "tallrec/book/test.json", "book-test"),
-        }
+        n = source["pool_from_valid"]
+        if n >= len(valid):
+            raise BenchError(f"card {card.path}: source.pool_from_valid = {n} leaves no validation records "
+                             f"(valid.json holds {len(valid)}); choose fewer than {len(valid)}")
+        pool, valid = valid[:n], valid[n:]
+    splits = {"train": pool, "valid": valid, "test": test}
+    for split, samples in splits.items():
+        liked = sum(s.label for s in samples)
+        if split != "train" and liked in (0, len(samples)):
+            raise BenchError(f"card {card.path}: the {split} records are all {'No.' if liked == 0 else 'Yes.'}; "
+                             "an AUC needs both answers: use a file with both")
+    return splits
+
+
+def _build(card: Card, source: dict, kind: str, root: Path, unchecked: list[str]) -> DomainData:
+    fmt = source["format"]
+    if fmt == "tallrec-json":
+        splits = _json_splits(card, source, root)
+    else:
+        if fmt == "movielens":
+            ratings = movielens.read_raw_ratings(root / source["ratings"])
+            items = movielens.read_items(root / source["items"])
+        else:
+            ratings = recbole_atomic.read_ratings(root / source["inter"], source, card.path)
+            items = recbole_atomic.read_items(root / source["item"], source, card.path)
+        splits = interactions.build_splits(ratings, items, card.recipe, card.name, card.noun,
+                                           where=f"card {card.path}")
     return DomainData(
-        name=domain,
-        source=source,
-        location=str(root),
+        name=card.name, source=kind, location=str(root), card=card.path, card_sha256=card.sha256,
+        unchecked_files=unchecked,
         fingerprints={split: fingerprint(samples) for split, samples in splits.items()},
         **splits,
     )
 
 
-@functools.lru_cache(maxsize=8)
-def _load(domain: str, data_dir: Path | None) -> DomainData:
-    card = load_card(domain)
+def _embedded_folder(card: Card) -> Path:
+    embedded = card.embedded
+    spec = importlib.util.find_spec(embedded["package"])
+    if spec is None or spec.origin is None:
+        raise BenchError(f"no {card.name} data: {embedded['package']} is not installed and no --data-dir was given; "
+                         f"install the project (pip install -e .) or run `bench data pull {card.name}`")
+    return Path(spec.origin).parent / embedded["folder"]
+
+
+def _from_root(card: Card, kind: str, root: Path) -> DomainData:
+    source = {"format": card.format, **card.source}
+    files = card.source_files() + _optional_train_json(card, source, root)
+    return _build(card, source, kind, root, _checked(card, root, files, card.files))
+
+
+@functools.lru_cache(maxsize=16)
+def _load(name: str, card_path: str, card_sha256: str, data_dir: Path | None) -> DomainData:
+    card = cards.get(name)
+    source = {"format": card.format, **card.source}
     if data_dir is not None:
+        if data_dir.is_file():
+            raise BenchError(f"--data-dir {data_dir} is a file, not a folder; pass the folder that holds "
+                             f"{card.source_files()[0]} (see the card {card.path})")
         if not data_dir.is_dir():
             raise BenchError(f"data folder {data_dir} does not exist; pass --data-dir with an existing folder "
-                             f"(or unset BENCH_DATA_DIR) ")
-        return _build(domain, card, "data-dir", _checked_root(domain, card, data_dir))
+                             f"(or unset BENCH_DATA_DIR)")
+        if card.builtin or _present(card, data_dir, card.source_files()):
+            return _from_root(card, "data-dir", data_dir)
+    if not card.builtin:
+        return _from_root(card, "card-folder", Path(card.path).parent)
     cached = cache_dir() / "data"
-    if _has_files(cached, card):
-        return _build(domain, card, "cache", _checked_root(domain, card, cached))
-    if domain == "movie":
-        return _build(domain, card, "embedded-recbole", _embedded_movie_folder(card))
-    name = next(iter(card["files"]))
-    raise BenchError(f"no {domain} data: {cached / name} not found; {_how_to_get(domain, card, name)}")
+    if _present(card, cached, card.source_files(source)):
+        return _from_root(card, "cache", cached)
+    if card.embedded:
+        folder = _embedded_folder(card)
+        embedded = card.embedded["source"]
+        files = card.source_files(embedded)
+        unchecked = _checked(card, folder, files, card.embedded.get("files", {}))
+        return _build(card, embedded, f"embedded-{card.embedded['package']}", folder, unchecked)
+    name0 = card.source_files()[0]
+    raise BenchError(f"no {card.name} data: {cached / name0} not found; {_how_to_get(card, name0)}")
 
 
 def load_domain(domain: str, data_dir: Path | None = None) -> DomainData:
-    """Samples for `domain`; `data_dir` falls back to $BENCH_DATA_DIR. Loaded once per process."""
-    load_card(domain)  # validates the name before anything else
+    """Samples for `domain` (a built-in or registered card); `data_dir` falls back to $BENCH_DATA_DIR.
+    Loaded once per process and card."""
+    card = cards.get(domain)  # validates the name before anything else
     data_dir = data_dir or data_dir_from_env()
-    return _load(domain, Path(data_dir).resolve() if data_dir else None)
+    return _load(domain, card.path, card.sha256, Path(data_dir).resolve() if data_dir else None)
 
 
 def pull(domain: str) -> Path:
-    """Download a domain's files into the user cache, checking every sha256; returns the cache folder."""
+    """Download a built-in domain's files into the user cache, checking every sha256; returns the folder."""
     import pooch
     import requests
 
-    card = load_card(domain)
+    card = cards.get(domain)
+    if not card.builtin or not (card.raw.get("archive_url") or any("url" in m for m in card.files.values())):
+        raise BenchError(f"domain {domain} has no download URL in its card; pass --data-dir with your copy")
     target = cache_dir() / "data"
     try:
-        if "archive_url" in card:  # the zip's own checksum is not published: its members are checked below
-            pooch.retrieve(card["archive_url"], known_hash=None, path=target / "downloads",
-                           processor=pooch.Unzip(members=[m["member"] for m in card["files"].values()],
+        if "archive_url" in card.raw:  # the zip's own checksum is not published: its members are checked below
+            pooch.retrieve(card.raw["archive_url"], known_hash=None, path=target / "downloads",
+                           processor=pooch.Unzip(members=[m["member"] for m in card.files.values()],
                                                  extract_dir=str(target)), progressbar=True)
         else:
-            for name, meta in card["files"].items():
+            for name, meta in card.files.items():
                 path = target / name
                 pooch.retrieve(meta["url"], known_hash=f"sha256:{meta['sha256']}", fname=path.name,
                                path=path.parent, progressbar=True)
@@ -170,4 +234,5 @@ def pull(domain: str) -> Path:
     except ValueError as exc:  # pooch: the downloaded file's hash does not match the card
         raise BenchError(f"downloaded {domain} data failed its checksum ({exc}); try again later, or "
                          "download the files yourself and pass --data-dir") from exc
-    return _checked_root(domain, card, target)
+    _checked(card, target, list(card.files), card.files)
+    return target

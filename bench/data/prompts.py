@@ -1,15 +1,14 @@
 """The authors' prompt text, rendered from samples.
 
-Movie items render as `"Title (year)"`; book items as `"Title" written by Author`, and the
-book target is wrapped in one more pair of quotes, exactly as in the released JSON files.
+Items without an author (movies) render as `"Title (year)"`; items with one (books) as
+`"Title" written by Author`, and such a target is wrapped in one more pair of quotes, exactly as in
+the released JSON files. The item noun ("movie", "book", "product") comes from the domain's card.
 The Alpaca template is the one the TALLRec authors train and score with.
 """
 
 from __future__ import annotations
 
 from bench.data.samples import Item, Sample
-
-NOUNS = {"movie": "movie", "book": "book"}
 
 INSTRUCTION = (
     "Given the user's preference and unpreference, identify whether the user will like the target "
@@ -39,8 +38,9 @@ def _listed(item: Item) -> str:
     return f'"{item.title}"' if item.author is None else item_text(item)
 
 
-def instruction(domain: str) -> str:
-    return INSTRUCTION.format(noun=NOUNS[domain])
+def instruction(noun: str) -> str:
+    """The task sentence; `noun` is the domain's item noun (`Sample.noun`, from its card)."""
+    return INSTRUCTION.format(noun=noun)
 
 
 def input_text(sample: Sample) -> str:
@@ -50,14 +50,14 @@ def input_text(sample: Sample) -> str:
     return (
         f"User Preference: {liked}\n"
         f"User Unpreference: {disliked}\n"
-        f'Whether the user will like the target {NOUNS[sample.domain]} "{item_text(sample.target)}"?'
+        f'Whether the user will like the target {sample.noun} "{item_text(sample.target)}"?'
     )
 
 
 def as_tallrec_record(sample: Sample) -> dict[str, str]:
     """The sample as one record of the authors' JSON files (key order as theirs)."""
     return {
-        "instruction": instruction(sample.domain),
+        "instruction": instruction(sample.noun),
         "input": input_text(sample),
         "output": ANSWERS[sample.label],
     }
@@ -65,10 +65,10 @@ def as_tallrec_record(sample: Sample) -> dict[str, str]:
 
 def alpaca_prompt(sample: Sample) -> str:
     """The full prompt an LM scores; its next token is the answer."""
-    return ALPACA_TEMPLATE.format(instruction=instruction(sample.domain), input=input_text(sample))
+    return ALPACA_TEMPLATE.format(instruction=instruction(sample.noun), input=input_text(sample))
 
 
-def preamble(domain: str) -> str:
-    """The text every prompt of a domain starts with (everything before the input): the LM scorer runs
-    it once per call instead of once per prompt."""
-    return ALPACA_TEMPLATE[: ALPACA_TEMPLATE.index("{input}")].format(instruction=instruction(domain))
+def preamble(noun: str) -> str:
+    """The text every prompt about `noun` items starts with (everything before the input): the LM scorer
+    runs it once per call instead of once per prompt."""
+    return ALPACA_TEMPLATE[: ALPACA_TEMPLATE.index("{input}")].format(instruction=instruction(noun))

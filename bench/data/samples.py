@@ -35,7 +35,8 @@ class Sample:
     test set is 1000 samples from 16 users), so statistics resample users, not samples. A source
     without user ids (the authors' book files) gives each sample a user of its own.
     `timestamp` is when the target interaction happened, where the source says (movie), for audits
-    of how a split sits in time.
+    of how a split sits in time. `item_noun` is what the prompt calls an item ("movie", "product"); it
+    comes from the domain's card, and empty means the domain's name.
     """
 
     uid: str
@@ -45,6 +46,11 @@ class Sample:
     label: int
     user: str = ""
     timestamp: int | None = None
+    item_noun: str = ""
+
+    @property
+    def noun(self) -> str:
+        return self.item_noun or self.domain
 
     @property
     def liked_items(self) -> list[Item]:
@@ -66,5 +72,7 @@ def fingerprint(samples: list[Sample]) -> str:
     digest = hashlib.sha256()
     for sample in samples:
         content = {k: v for k, v in asdict(sample).items() if k not in UNFINGERPRINTED}
+        if content["item_noun"] in ("", sample.domain):  # the noun was added later: keys of old data hold
+            del content["item_noun"]
         digest.update(json.dumps(content, sort_keys=True).encode())
     return digest.hexdigest()[:16]

@@ -206,14 +206,14 @@ def alpaca_prompts(samples: list[Sample]) -> list[str]:
 
 
 def sample_log_probs(model: Any, tokenizer: Any, samples: list[Sample], batch_size: int) -> np.ndarray:
-    """(n, 2) log P(Yes), log P(No) per sample; each domain's prompts are one scorer call, sharing
-    that domain's preamble."""
+    """(n, 2) log P(Yes), log P(No) per sample; the prompts about one item noun are one scorer call,
+    sharing that noun's preamble."""
     from bench.data.prompts import preamble
 
     out = np.zeros((len(samples), 2))
-    for domain in sorted({s.domain for s in samples}):
-        rows = [i for i, s in enumerate(samples) if s.domain == domain]
-        scorer = LMScorer(model, tokenizer, batch_size=batch_size, shared_prefix=preamble(domain))
+    for noun in sorted({s.noun for s in samples}):
+        rows = [i for i, s in enumerate(samples) if s.noun == noun]
+        scorer = LMScorer(model, tokenizer, batch_size=batch_size, shared_prefix=preamble(noun))
         out[rows] = scorer.log_probs(alpaca_prompts([samples[i] for i in rows]))
     return out
 

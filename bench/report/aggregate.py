@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.data.cards import domain_order
 from bench.report.statistics import (
     N_RESAMPLES,
     PairedDifference,
@@ -150,6 +151,10 @@ class Tables:
 
     def rows(self, test_size: int | None) -> list[str]:
         return sorted({k[4] for k in self.cells if k[0] == test_size}, key=_row_sort_key)
+
+    def domains(self) -> list[str]:
+        """The test domains the records cover, built-ins first (movie, book, movie-temporal), then the rest."""
+        return domain_order(k[2] for k in self.cells)
 
     def shots(self, test_size: int | None) -> list[int]:
         return sorted({k[3] for k in self.cells if k[0] == test_size})

@@ -43,7 +43,6 @@ from matplotlib.lines import Line2D  # noqa: E402
 if TYPE_CHECKING:
     from bench.report.render import Cell, PaperRow, Tables
 
-DOMAINS = ("movie", "book")
 TRAIN_PLANS = ("movie", "book", "both")
 DPI = 150
 CHANCE = 50.0
@@ -170,7 +169,7 @@ def _subset_title(test_size: int | None) -> str:
 
 def _n_test_text(tables: Tables, test_size: int | None, cross: bool) -> str:
     parts = []
-    for d in DOMAINS:
+    for d in tables.domains():
         ns = sorted({c.n_test for k, c in tables.cells.items()
                      if k[0] == test_size and k[2] == d and c.records and (cross or k[1] == d)})
         if ns:
@@ -244,8 +243,8 @@ def draw_auc_vs_k(tables: Tables, test_size: int | None, paper: list[PaperRow]) 
     styles = row_styles(tables, test_size)
     methods = _row_methods(tables, test_size)
     rows = [r for r in ordered_rows(tables, test_size)
-            if any(_has_value(tables.get(test_size, d, d, k, r)) for d in DOMAINS for k in shots)]
-    domains = [d for d in DOMAINS if any(_has_value(tables.get(test_size, d, d, k, r)) for k in shots for r in rows)]
+            if any(_has_value(tables.get(test_size, d, d, k, r)) for d in tables.domains() for k in shots)]
+    domains = [d for d in tables.domains() if any(_has_value(tables.get(test_size, d, d, k, r)) for k in shots for r in rows)]
     groups = [(name, [r for r in rows if family(methods[r]) == name]) for name in FAMILY_NAMES]
     groups = [(name, members) for name, members in groups if members]
     paper_row = next((p for p in paper if p.paper_name == "TALLRec"), None) if test_size is None else None
@@ -326,7 +325,7 @@ def draw_cross_domain(tables: Tables, test_size: int | None) -> Figure:
     shots = tables.shots(test_size)
     rows = [r for r in ordered_rows(tables, test_size)
             if any(k[0] == test_size and k[4] == r and k[1] != k[2] for k in tables.cells)]
-    tests = [d for d in DOMAINS if any(k[0] == test_size and k[2] == d and k[4] in rows for k in tables.cells)]
+    tests = [d for d in tables.domains() if any(k[0] == test_size and k[2] == d and k[4] in rows for k in tables.cells)]
     plans = _plans(tables, test_size)
     title = f"Cross-domain AUC x 100, {_subset_title(test_size)}"
     if not rows or not tests:

@@ -40,7 +40,7 @@ from bench.report.costs import cost_markdown
 from bench.run.store import ResultStore
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.toml")
-DOMAINS = ("movie", "book")
+PAPER_DOMAINS = ("movie", "book")  # the paper reports these two
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,7 +62,7 @@ class PaperRow:
 def paper_rows(path: Path = PAPER_NUMBERS) -> tuple[str, list[int], list[PaperRow]]:
     data = tomllib.loads(path.read_text())
     rows = [PaperRow(r["paper_name"], r["method"],
-                     {(d, k): v for d in DOMAINS for k, v in zip(data["shots"], r[d], strict=True)},
+                     {(d, k): v for d in PAPER_DOMAINS for k, v in zip(data["shots"], r[d], strict=True)},
                      r.get("model", ""))
             for r in data["row"]]
     return data["source"], data["shots"], rows
@@ -118,13 +118,13 @@ def _columns(tables: Tables, test_size: int | None) -> list[tuple[str, int]]:
     """(domain, K) columns: the domains this test set group has in-domain results for (a subset run
     on one domain does not get empty columns for the other)."""
     shots = tables.shots(test_size)
-    domains = [d for d in DOMAINS if any(c.records for k in shots for c in tables.column(test_size, d, d, k))]
+    domains = [d for d in tables.domains() if any(c.records for k in shots for c in tables.column(test_size, d, d, k))]
     return [(d, k) for d in domains for k in shots]
 
 
 def _in_domain_rows(tables: Tables, test_size: int | None) -> list[str]:
     return [r for r in tables.rows(test_size)
-            if any(tables.get(test_size, d, d, k, r) for d in DOMAINS for k in tables.shots(test_size))]
+            if any(tables.get(test_size, d, d, k, r) for d in tables.domains() for k in tables.shots(test_size))]
 
 
 def _best(tables: Tables, test_size, domain, k) -> Cell | None:
@@ -147,7 +147,7 @@ def _test_set_text(tables: Tables, test_size, domain: str) -> str:
 
 
 def _test_sets_text(tables: Tables, test_size) -> str:
-    parts = [f"{d}: {text}" for d in DOMAINS if (text := _test_set_text(tables, test_size, d))]
+    parts = [f"{d}: {text}" for d in tables.domains() if (text := _test_set_text(tables, test_size, d))]
     return "; ".join(parts) or "none"
 
 
@@ -213,9 +213,9 @@ def _latex_caption(text: str) -> str:
 def table1_latex(tables: Tables, test_size: int | None, paper: tuple[str, list[int], list[PaperRow]]) -> str:
     source, _, prows = paper
     cols = _columns(tables, test_size)
-    by_domain = {d: [k for dd, k in cols if dd == d] for d in DOMAINS}
+    by_domain = {d: [k for dd, k in cols if dd == d] for d in tables.domains()}
     group, rules, start = [], [], 2
-    for d in DOMAINS:
+    for d in tables.domains():
         if by_domain[d]:
             group.append(f"\\multicolumn{{{len(by_domain[d])}}}{{c}}{{{d}}}")
             rules.append(f"\\cmidrule(lr){{{start}-{start + len(by_domain[d]) - 1}}}")
@@ -270,7 +270,7 @@ def details_markdown(tables: Tables, test_size: int | None) -> str:
 def _cross_columns(tables: Tables, test_size) -> list[tuple[str, str]]:
     pairs = {(k[1], k[2]) for k in tables.cells if k[0] == test_size}
     order = {"movie": 0, "book": 1, "both": 2}
-    return sorted(pairs, key=lambda p: (order.get(p[1], 9), order.get(p[0], 9)))
+    return sorted(pairs, key=lambda p: (order.get(p[1], 9), p[1], order.get(p[0], 9), p[0]))
 
 
 def cross_domain_markdown(tables: Tables, test_size: int | None) -> str:
@@ -315,7 +315,7 @@ def answer_markdown(tables: Tables, test_size: int | None) -> str:
     """The one-minute summary: per domain and K, which methods beat the strongest training-free
     baseline significantly by the user-level test, in words; the p-values stay in the detail table."""
     lines = [f"### Does anything beat the strongest training-free baseline? ({_subset_name(test_size)})", ""]
-    for d in DOMAINS:
+    for d in tables.domains():
         columns = [(k, [c for c in tables.column(test_size, d, d, k) if c.records]) for k in tables.shots(test_size)]
         columns = [(k, cells) for k, cells in columns if cells]
         if not columns:

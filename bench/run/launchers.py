@@ -145,9 +145,8 @@ def _executor(options: SlurmOptions, logs: Path):
 
 def _absolute(grid: Grid) -> Grid:
     """Tasks may start in another folder (or on another node): make every path absolute."""
-    if grid.data_dir:
-        return Grid(**{**asdict(grid), "data_dir": str(Path(grid.data_dir).resolve())})
-    return grid
+    return Grid(**{**asdict(grid), "data_dir": str(Path(grid.data_dir).resolve()) if grid.data_dir else None,
+                   "cards": [str(Path(c).resolve()) for c in grid.cards]})
 
 
 def manifest_dir(store: ResultStore) -> Path:

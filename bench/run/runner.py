@@ -30,6 +30,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from bench.data import cards
 from bench.data.domains import load_domain
 from bench.data.splits import evaluation_subset, train_domains, training_set
 from bench.errors import BenchError
@@ -52,6 +53,7 @@ class Grid:
     test_size: int | None = None
     data_dir: str | None = None
     device: str = "auto"
+    cards: list[str] = field(default_factory=list)  # the user's data cards (--card), absolute paths
 
 
 @dataclass
@@ -82,6 +84,7 @@ def plan(grid: Grid) -> list[Cell]:
     """All cells of the grid with their keys; validates names and K before anything runs."""
     cells = []
     data_dir = _data_dir(grid)
+    cards.register(grid.cards)
     device = _resolve_device(grid.device)
     for name in grid.methods:
         method = registry.build(name, grid.params.get(name), device=device)
@@ -138,6 +141,7 @@ def write_audits(grid: Grid, store: ResultStore) -> None:
     function of the store, can say how many users a test set holds and how its samples overlap."""
     from bench.data.audit import audit
 
+    cards.register(grid.cards)
     for name in dict.fromkeys(grid.test):
         domain = load_domain(name, _data_dir(grid))
         if not store.has_audit(name, domain.fingerprints["test"]):
@@ -174,6 +178,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
     }
     first = group[0]
     data_dir = _data_dir(grid)
+    cards.register(grid.cards)  # a task on another node knows only what the grid says
     if bar is not None:
         bar.set_postfix_str(f"{first.method} train={first.train} K={first.shots} seed={first.seed}")
     method = registry.from_config(first.method, first.config)  # as planned and recorded, never rebuilt
@@ -199,8 +204,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
             "key": cell.key, "method": cell.method, "config": cell.config, "train": cell.train,
             "train_domains": domains, "test": cell.test, "shots": cell.shots, "seed": cell.seed,
             "test_size": cell.test_size, "n_test": len(samples),
-            "data": {d.name: {"source": d.source, "location": d.location, "fingerprints": d.fingerprints}
-                     for d in [*shots.domains, test_data]},
+            "data": {d.name: d.provenance() for d in [*shots.domains, test_data]},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **common,
         }
