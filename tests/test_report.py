@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from pathlib import Path
 
@@ -211,3 +212,26 @@ def test_a_preset_names_its_row_and_the_auc_table_never_averages_two_configurati
     table = report.auc_table([*fast, paper, tuned])
     assert "| tallrec[preset=fast, precision=float32] | " in table and "(n=2)" in table
     assert table.count("| tallrec[") == 3  # three configurations, three rows
+
+
+def test_protocol_section_compares_gaps_to_like_ratio_across_the_two_splits(monkeypatch):
+    """movie vs movie-temporal: the section shows both splits and each method's gap to like-ratio; a method
+    that is strong on movie only moves down relative to like-ratio."""
+    from bench.report.aggregate import aggregate
+    from bench.report.protocol import protocol_markdown
+
+    monkeypatch.setitem(LABELS, "movie-temporal", LABELS["movie"])
+    monkeypatch.setitem(USERS, "movie-temporal", USERS["movie"])
+    recs = []
+    for domain, pop_signal in (("movie", 0.8), ("movie-temporal", 0.1)):
+        for seed in (0, 1):
+            recs.append(make_record("like-ratio", domain, domain, 16, seed, signal=0.4, deterministic=True))
+            recs.append(make_record("popularity", domain, domain, 16, seed, signal=pop_signal, deterministic=True))
+    tables = aggregate(recs)
+    text = protocol_markdown(tables)
+    assert tables.domains() == ["movie", "movie-temporal"]
+    row = _table_lines(text)["popularity"]
+    movie, temporal = (100 * tables.get(None, d, d, 16, "popularity").mean for d in ("movie", "movie-temporal"))
+    assert f"{movie:.2f} / {temporal:.2f}" in row
+    assert float(re.search(r"points\): popularity ([+-]\d+\.\d+)", text).group(1)) < 0
+    assert protocol_markdown(aggregate([r for r in recs if r["test"] == "movie"])) == ""

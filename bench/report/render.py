@@ -37,6 +37,7 @@ from bench.report.aggregate import (
     strongest_baseline,
 )
 from bench.report.costs import cost_markdown
+from bench.report.protocol import protocol_markdown
 from bench.run.store import ResultStore
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.toml")
@@ -449,6 +450,8 @@ def write_reports(store: ResultStore, out_dir: Path, *, figures: bool = True) ->
             if figures:
                 written += figs.cross_domain(tables, size, out_dir / f"cross_domain{suffix}")
                 md += [f"![Cross-domain AUC](cross_domain{suffix}.png)", ""]
+        if size is None:
+            md.append(protocol_markdown(tables))
         md.append(details_markdown(tables, size))
     md.append(audit_markdown(tables))
     if records:
