@@ -18,7 +18,7 @@ from bench.data.samples import Sample
 from bench.data.splits import TrainingSet, training_set
 from bench.run import registry
 
-CHEAP = {"random": {}, "like-ratio": {}, "popularity": {}, "mf": {}, "gru4rec": {"epochs": "1", "patience": "1"}}
+CHEAP = {"random": {}, "like-ratio": {}, "popularity": {}, "mf": {}, "stack": {}, "gru4rec": {"epochs": "1", "patience": "1"}}
 # gru4rec may read the validation labels, as documented, to pick its epoch by validation AUC: with one
 # epoch there is nothing to pick, so any other use of them (training on them) would show here.
 

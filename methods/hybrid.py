@@ -1,0 +1,101 @@
+"""Hybrids: the obvious things a user tries first when an LM alone does not beat like-ratio.
+
+`stack` is a logistic regression, fitted on the K shots, over scores the suite already has:
+like-ratio (the sample's own history), the target's like rate in the pool's logs (popularity), mf's
+logit, and optionally an LM's zero-shot log-odds. The shots are pool samples, so the log features
+would see their own labels: before the features are built, every (user, item) pair of a shot's target
+is removed from the pool (the shot's own sample, and the later windows of that user where the item
+sits in the history with the same liked flag). Those reduced logs then serve the shots and the
+scored samples alike, so both get features from the same models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from bench.data.samples import Sample
+from bench.errors import BenchError
+from bench.run import registry
+from bench.run.registry import FitContext, Method, register
+
+FEATURES = ("like_ratio", "item_rate", "mf")
+
+
+def _without_pairs(pool: list[Sample], pairs: set[tuple[str, str, str]]) -> list[Sample]:
+    """The pool less every (domain, user, item) in `pairs`: as a target, the sample goes; in a history,
+    the entry goes."""
+    kept = []
+    for s in pool:
+        if (s.domain, s.user, s.target.id) in pairs:
+            continue
+        history = tuple(h for h in s.history if (s.domain, s.user, h.item.id) not in pairs)
+        kept.append(s if len(history) == len(s.history) else dataclasses.replace(s, history=history))
+    return kept
+
+
+@register("stack")
+class Stacked(Method):
+    """Stacked hybrid: logistic regression on the K shots over like-ratio, popularity, mf (and an LM's log-odds).
+
+    Data it sees: the K shots with their labels (to fit the regression); the train pool's interaction
+    logs less every (user, item) pair of a shot's target, through popularity and mf (so no shot's
+    feature sees its own label); with `lm=true`, zero-shot log P(Yes) - log P(No) of the shots and of
+    the scored samples. Never validation or test labels. Features are standardised on the shots; the
+    regression is scikit-learn's L2 logistic regression with strength `c`. Score = its logit. Item ids
+    do not carry over to another domain (popularity, mf), so cross-domain cells are not applicable.
+    """
+
+    cross_domain = False
+
+    def __init__(self, *, c: float = 1.0, lm: bool = False, lm_model: str = "smollm2-135m-instruct") -> None:
+        if not c > 0:
+            raise BenchError(f"stack: bad c={c!r}; set c to a number > 0 (--param stack.c=VALUE; smaller = "
+                             "stronger regularisation)")
+        self.c, self.lm, self.lm_model = c, lm, lm_model
+        self._parts: dict[str, Method] = {}
+        self._mean = self._scale = self._coef = None
+        self._intercept = 0.0
+        self._extra: dict[str, Any] = {}
+
+    def _features(self, samples: list[Sample]) -> np.ndarray:
+        columns = [self._parts["like-ratio"].score(samples), self._parts["popularity"].score(samples),
+                   self._parts["mf"].score(samples)]
+        if self.lm:
+            columns.append(self._parts["zero-shot"].score(samples))
+        return np.asarray(columns, dtype=np.float64).T
+
+    def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        if len({s.label for s in train}) < 2:
+            raise BenchError(f"stack: the {len(train)} shots hold one class only, so no regression can be fitted; "
+                             "use a larger K or another seed")
+        pairs = {(s.domain, s.user, s.target.id) for s in train}
+        reduced = dataclasses.replace(context, train_pool=_without_pairs(context.train_pool, pairs))
+        self._parts = {"like-ratio": registry.build("like-ratio", {}), "popularity": registry.build("popularity", {}),
+                       "mf": registry.build("mf", {})}
+        if self.lm:
+            self._parts["zero-shot"] = registry.build("zero-shot", {"model": self.lm_model, "score": "logodds"})
+        for part in self._parts.values():
+            part.fit([], [], reduced)  # none of them learns from shots or validation samples
+        x = self._features(train)
+        self._mean, self._scale = x.mean(axis=0), x.std(axis=0)
+        self._scale[self._scale == 0] = 1.0
+        model = LogisticRegression(C=self.c).fit((x - self._mean) / self._scale, [s.label for s in train])
+        self._coef, self._intercept = model.coef_[0], float(model.intercept_[0])
+        names = [*FEATURES, "lm_logodds"][: x.shape[1]]
+        self._extra = {"coefficients": dict(zip(names, map(float, self._coef), strict=True)),
+                       "removed_pool_pairs": len(pairs),
+                       "pool_samples_kept": len(reduced.train_pool), "pool_samples": len(context.train_pool)}
+
+    def score(self, samples: list[Sample]) -> list[float]:
+        if self._coef is None:
+            raise BenchError("stack: call fit before score")
+        x = (self._features(samples) - self._mean) / self._scale
+        return (x @ self._coef + self._intercept).tolist()
+
+    def extra_record(self) -> dict[str, Any]:
+        return dict(self._extra)
