@@ -4,8 +4,8 @@
 like-ratio (the sample's own history), the target's like rate in the pool's logs (popularity), mf's
 logit, and optionally an LM's zero-shot log-odds. The shots are pool samples, so the log features
 would see their own labels: before the features are built, every (user, item) pair of a shot's target
-is removed from the pool (the shot's own sample, and the later windows of that user where the item
-sits in the history with the same liked flag). Those reduced logs then serve the shots and the
+is removed from the pool (`bench.data.splits.pool_without`: the shot's own sample, and the entries of
+that user's other windows where the item sits in the history with the same liked flag). Those reduced logs then serve the shots and the
 scored samples alike, so both get features from the same models.
 """
 
@@ -17,23 +17,12 @@ from typing import Any
 import numpy as np
 
 from bench.data.samples import Sample
+from bench.data.splits import pool_without
 from bench.errors import BenchError
 from bench.run import registry
 from bench.run.registry import FitContext, Method, register
 
 FEATURES = ("like_ratio", "item_rate", "mf")
-
-
-def _without_pairs(pool: list[Sample], pairs: set[tuple[str, str, str]]) -> list[Sample]:
-    """The pool less every (domain, user, item) in `pairs`: as a target, the sample goes; in a history,
-    the entry goes."""
-    kept = []
-    for s in pool:
-        if (s.domain, s.user, s.target.id) in pairs:
-            continue
-        history = tuple(h for h in s.history if (s.domain, s.user, h.item.id) not in pairs)
-        kept.append(s if len(history) == len(s.history) else dataclasses.replace(s, history=history))
-    return kept
 
 
 @register("stack")
@@ -73,8 +62,7 @@ class Stacked(Method):
         if len({s.label for s in train}) < 2:
             raise BenchError(f"stack: the {len(train)} shots hold one class only, so no regression can be fitted; "
                              "use a larger K or another seed")
-        pairs = {(s.domain, s.user, s.target.id) for s in train}
-        reduced = dataclasses.replace(context, train_pool=_without_pairs(context.train_pool, pairs))
+        reduced = dataclasses.replace(context, train_pool=pool_without(context.train_pool, train))
         self._parts = {"like-ratio": registry.build("like-ratio", {}), "popularity": registry.build("popularity", {}),
                        "mf": registry.build("mf", {})}
         if self.lm:
@@ -88,7 +76,7 @@ class Stacked(Method):
         self._coef, self._intercept = model.coef_[0], float(model.intercept_[0])
         names = [*FEATURES, "lm_logodds"][: x.shape[1]]
         self._extra = {"coefficients": dict(zip(names, map(float, self._coef), strict=True)),
-                       "removed_pool_pairs": len(pairs),
+                       "shots": len(train),
                        "pool_samples_kept": len(reduced.train_pool), "pool_samples": len(context.train_pool)}
 
     def score(self, samples: list[Sample]) -> list[float]:

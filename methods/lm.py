@@ -87,6 +87,36 @@ class _LMMethod(Method):
     # The scorer is batch-invariant (tests/test_lm_scorer.py), so the batch size changes speed only.
     operational_parameters = frozenset({"score_batch_size"})
     always_labelled = ("model", "preset", "precision", "score")
+    # The prompt options (bench/lm/prompt_options.py), added after the first LM cells were recorded.
+    key_neutral_defaults: dict[str, Any] = {"history": "recent", "hint": False}
+    history: str = "recent"
+    hint: bool = False
+    _rates: Any = None
+
+    def _set_prompt_options(self, history: str, hint: bool) -> None:
+        from bench.lm.prompt_options import check_history
+
+        self.history, self.hint = check_history(self.name, history), hint
+
+    def _learn_prompt_context(self, shots: list[Sample], context: FitContext) -> None:
+        """What the hint needs from the pool: like rates over the pool less the shots' own pairs."""
+        if self.hint:
+            from bench.data.splits import pool_without
+            from bench.lm.prompt_options import ItemRates
+
+            self._rates = ItemRates(pool_without(context.train_pool, shots))
+
+    def _prompted(self, samples: list[Sample]) -> list[Sample]:
+        """The samples as this method's prompts describe them: retrieved history, hint line."""
+        from bench.lm import prompt_options
+
+        if self.history == "retrieved":
+            samples = prompt_options.retrieved(samples, self.name)
+        if self.hint:
+            if self._rates is None:
+                raise BenchError(f"{self.name}: call fit before score (the hint reads the train pool)")
+            samples = prompt_options.with_hints(samples, self._rates)
+        return samples
 
     @classmethod
     def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
@@ -129,17 +159,23 @@ class ZeroShot(_LMMethod):
 
     `model`: an embedded model name (`bench models list`), a local folder or a hub id.
     `score`: `reference` (the authors' double softmax) or `logodds`.
+    `history`: `recent` (the 10 latest items, as the paper) or `retrieved` (the 10 of the user's past most
+    similar to the target, ReLLa arXiv 2308.11131; needs a domain built from a log). `hint`: add a line
+    with the user's like ratio and the target's like rate in the train pool's logs (reads the pool).
     """
 
-    def __init__(self, *, model: str = DEFAULT_MODEL, score: str = "reference", score_batch_size: int = 16) -> None:
+    def __init__(self, *, model: str = DEFAULT_MODEL, score: str = "reference", score_batch_size: int = 16,
+                 history: str = "recent", hint: bool = False) -> None:
         self.model = model
         self.score_kind = self._check_score_kind(score)
         self.score_batch_size = score_batch_size
+        self._set_prompt_options(history, hint)
         self._device = "auto"
         self._stats: dict[str, Any] = {}
 
     def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
         self._device = context.device
+        self._learn_prompt_context(train, context)
 
     def score(self, samples: list[Sample]) -> list[float]:
         """Log-probs do not depend on K, seed or batch company, so a prompt scored once in this process
@@ -147,6 +183,7 @@ class ZeroShot(_LMMethod):
         from bench.lm.models import load
         from bench.lm.scorer import scores_from_log_probs
 
+        samples = self._prompted(samples)
         loaded = load(self.model, _lm_device(self._device))
         cache = _ZERO_SHOT_LOG_PROBS.setdefault((loaded.location, loaded.device), {})
         texts = alpaca_prompts(samples)
@@ -203,7 +240,7 @@ class TallRec(_LMMethod):
 
     cross_domain = True
     # Added after the first tallrec cells were recorded; off, it is the authors' computation.
-    key_neutral_defaults = {"share_prefix": False, "max_forward_tokens": 0}
+    key_neutral_defaults = {**_LMMethod.key_neutral_defaults, "share_prefix": False, "max_forward_tokens": 0}
 
     def __init__(self, *, model: str = DEFAULT_MODEL, score: str = "reference", preset: str = "auto",
                  learning_rate: float | None = None, lora_r: int | None = None, lora_alpha: int | None = None,
@@ -212,7 +249,8 @@ class TallRec(_LMMethod):
                  eval_steps: int | None = None, patience: int | None = None, cutoff_len: int | None = None,
                  warmup_steps: int | None = None, valid_size: int | None = None,
                  train_on_inputs: bool | None = None, instruction_data: str = "", instruction_epochs: int = 1,
-                 share_prefix: bool = False, max_forward_tokens: int = 0, score_batch_size: int = 16) -> None:
+                 share_prefix: bool = False, max_forward_tokens: int = 0, score_batch_size: int = 16,
+                 history: str = "recent", hint: bool = False) -> None:
         from bench.run.provenance import default_device
 
         if preset == "auto":
@@ -222,6 +260,7 @@ class TallRec(_LMMethod):
         chosen = PRESETS[preset]
         self.model = model
         self.score_kind = self._check_score_kind(score)
+        self._set_prompt_options(history, hint)
         self.preset = preset
         given = dict(learning_rate=learning_rate, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                      target_modules=target_modules, batch_size=batch_size, micro_batch_size=micro_batch_size,
@@ -292,6 +331,8 @@ class TallRec(_LMMethod):
         from bench.lm.models import load
 
         self._device = context.device
+        self._learn_prompt_context(train, context)
+        train, valid = self._prompted(train), self._prompted(valid)
         loaded = load(self.model, _lm_device(context.device))
         settings = self.settings()
         out_dir = Path(context.artifact_dir)
@@ -329,6 +370,7 @@ class TallRec(_LMMethod):
 
         if self._adapter is None:
             raise BenchError("tallrec must be fitted before scoring")
+        samples = self._prompted(samples)
         loaded = load(self.model, _lm_device(self._device))
         model = _without_peft_deprecation_warning(PeftModel.from_pretrained, loaded.model, str(self._adapter))
         try:

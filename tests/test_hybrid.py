@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.data.splits import training_set
+from bench.data.splits import pool_without, training_set
 from bench.errors import BenchError
 from bench.metrics import auc
 from bench.run import registry
-from methods.hybrid import _without_pairs
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,7 @@ def _context(ts, tmp_path: Path) -> registry.FitContext:
 
 def test_the_reduced_pool_holds_no_pair_of_a_shot(movie):
     pairs = {(s.domain, s.user, s.target.id) for s in movie.shots}
-    reduced = _without_pairs(movie.pool, pairs)
+    reduced = pool_without(movie.pool, movie.shots)
     seen = {(s.domain, s.user, i) for s in reduced for i in [s.target.id, *(h.item.id for h in s.history)]}
     assert not seen & pairs
     assert all(shot not in reduced for shot in movie.shots)
@@ -44,7 +43,8 @@ def test_stack_fits_on_the_shots_and_scores(movie, tmp_path, data_dir):
     print(f"stack movie K=16 seed 0 test AUC {value:.4f}; {method.extra_record()}")
     assert 0.6 < value < 0.9
     extra = method.extra_record()
-    assert set(extra["coefficients"]) == {"like_ratio", "item_rate", "mf"} and extra["removed_pool_pairs"] == 16
+    assert set(extra["coefficients"]) == {"like_ratio", "item_rate", "mf"} and extra["shots"] == 16
+    assert extra["pool_samples_kept"] == 8000 - 16
 
 
 def test_stack_with_an_lm_feature(movie, tmp_path):

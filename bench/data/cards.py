@@ -43,7 +43,7 @@ SOURCE_FIELDS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
 TOP_LEVEL = {"name", "noun", "description", "license", "citation", "source", "recipe", "files", "archive_url",
              "embedded", "exports"}
 RECIPE_DEFAULTS: dict[str, Any] = {"protocol": "authors", "like_above": 3.0, "history": 10, "keep_last": None,
-                                   "split": [80, 10, 10]}
+                                   "split": [80, 10, 10], "past": 50}
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class Recipe:
     history: int = 10
     keep_last: int | None = None
     split: tuple[int, int, int] = (80, 10, 10)
+    past: int = 50  # how much of the user's past before the target a sample carries (for retrieval)
 
 
 @dataclass(frozen=True)
@@ -128,11 +129,14 @@ def _recipe(where: str, table: Any) -> Recipe:
     if values["keep_last"] is not None and (not isinstance(values["keep_last"], int) or values["keep_last"] < 3):
         raise BenchError(f"card {where}: recipe.keep_last = {values['keep_last']!r}; give a whole number of "
                          "samples (>= 3), or leave it out to keep all")
+    if not isinstance(values["past"], int) or values["past"] < values["history"]:
+        raise BenchError(f"card {where}: recipe.past = {values['past']!r}; give a whole number >= recipe.history "
+                         f"({values['history']})")
     if not isinstance(values["like_above"], int | float):
         raise BenchError(f"card {where}: recipe.like_above = {values['like_above']!r}; give a number "
                          "(a rating above it is a like)")
     return Recipe(values["protocol"], float(values["like_above"]), values["history"], values["keep_last"],
-                  tuple(split))
+                  tuple(split), values["past"])
 
 
 def parse(text: str, path: str, builtin: bool = False) -> Card:

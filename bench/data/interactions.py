@@ -37,13 +37,14 @@ class _Window:
     user: str
     position: int
     ratings: tuple[Rating, ...]  # the history, then the target
+    past: tuple[Rating, ...]  # the longer past before the target, the history among them
 
     @property
     def time(self) -> int:
         return self.ratings[-1].timestamp
 
 
-def _windows(ratings: list[Rating], history: int) -> list[_Window]:
+def _windows(ratings: list[Rating], history: int, past: int) -> list[_Window]:
     by_user: dict[str, list[Rating]] = {}
     for rating in ratings:  # dicts keep first-appearance order
         by_user.setdefault(rating.user, []).append(rating)
@@ -51,7 +52,7 @@ def _windows(ratings: list[Rating], history: int) -> list[_Window]:
     for user, user_ratings in by_user.items():
         ordered = sorted(user_ratings, key=lambda r: r.timestamp)  # stable
         for i in range(history, len(ordered)):
-            windows.append(_Window(user, i, tuple(ordered[i - history : i + 1])))
+            windows.append(_Window(user, i, tuple(ordered[i - history : i + 1]), tuple(ordered[max(0, i - past) : i])))
     return windows
 
 
@@ -68,7 +69,7 @@ def build_splits(ratings: list[Rating], items: dict[str, Item], recipe: Recipe, 
     if missing:
         raise BenchError(f"{where}: {len(missing)} rated item(s) have no title in the item file (first: "
                          f"{missing[0]!r}); use the item file that belongs to these ratings")
-    windows = _windows(ratings, recipe.history)
+    windows = _windows(ratings, recipe.history, recipe.past)
     if recipe.protocol == "temporal":
         windows = sorted(windows, key=lambda w: w.time)  # stable: ties keep the authors' order
     if recipe.keep_last is not None:
@@ -84,16 +85,20 @@ def build_splits(ratings: list[Rating], items: dict[str, Item], recipe: Recipe, 
                              f"{len({r.user for r in ratings})} users with more than {recipe.history} ratings); "
                              "use more data, a shorter recipe.history or a larger recipe.keep_last")
 
+    def entry(r: Rating) -> HistoryItem:
+        return HistoryItem(items[r.item], r.rating > recipe.like_above)
+
     def to_sample(w: _Window) -> Sample:
         return Sample(
             uid=f"u{w.user}-{w.position}",
             domain=domain,
-            history=tuple(HistoryItem(items[r.item], r.rating > recipe.like_above) for r in w.ratings[:-1]),
+            history=tuple(entry(r) for r in w.ratings[:-1]),
             target=items[w.ratings[-1].item],
             label=int(w.ratings[-1].rating > recipe.like_above),
             user=w.user,
             timestamp=w.time,
             item_noun=noun,
+            past=tuple(entry(r) for r in w.past),
         )
 
     splits = {split: [to_sample(w) for w in parts[split]] for split in SPLITS}

@@ -47,9 +47,11 @@ def input_text(sample: Sample) -> str:
     """The `input` field of the authors' JSON for this sample."""
     liked = ", ".join(_listed(i) for i in sample.liked_items)
     disliked = ", ".join(_listed(i) for i in sample.disliked_items)
+    note = f"{sample.note}\n" if sample.note else ""  # an LM option's extra line, never in the authors' files
     return (
         f"User Preference: {liked}\n"
         f"User Unpreference: {disliked}\n"
+        f"{note}"
         f'Whether the user will like the target {sample.noun} "{item_text(sample.target)}"?'
     )
 

@@ -36,7 +36,10 @@ class Sample:
     without user ids (the authors' book files) gives each sample a user of its own.
     `timestamp` is when the target interaction happened, where the source says (movie), for audits
     of how a split sits in time. `item_noun` is what the prompt calls an item ("movie", "product"); it
-    comes from the domain's card, and empty means the domain's name.
+    comes from the domain's card, and empty means the domain's name. `past` is the user's longer past
+    before the target, oldest first (up to the card's `recipe.past` items, the `history` among them),
+    where the source is a log; empty for the released JSON files, which hold only the history.
+    `note` is an extra prompt line an LM option adds in flight (a collaborative hint); never stored.
     """
 
     uid: str
@@ -47,6 +50,8 @@ class Sample:
     user: str = ""
     timestamp: int | None = None
     item_noun: str = ""
+    past: tuple[HistoryItem, ...] = ()
+    note: str = ""
 
     @property
     def noun(self) -> str:
@@ -62,8 +67,10 @@ class Sample:
 
 
 #: Sample fields the fingerprint leaves out: they were added after results were keyed by it, and
-#: neither changes what a method sees (a movie uid already names its user and position).
-UNFINGERPRINTED = ("user", "timestamp")
+#: none changes what a method sees by default (a movie uid already names its user and position; `past`
+#: comes from the same checked log as the history, and a method reads it only under an option that is
+#: part of its cell key; `note` exists only in flight).
+UNFINGERPRINTED = ("user", "timestamp", "past", "note")
 
 
 def fingerprint(samples: list[Sample]) -> str:

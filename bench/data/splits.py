@@ -7,6 +7,7 @@ K shots for a seed are drawn exactly as the reference code does
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,20 @@ def training_set(plan: str, k: int, seed: int, data_dir: Path | None = None) -> 
         valid += domain.valid
         pool += domain.train
     return TrainingSet(plan, shots, valid, pool, domains)
+
+
+def pool_without(pool: list[Sample], shots: list[Sample]) -> list[Sample]:
+    """The pool less every (user, item) pair of a shot's target: as a target the sample goes, in a
+    history the entry goes. Why: the shots are pool samples, so features read from the pool's logs
+    (an item's like rate, mf) would otherwise tell a shot its own label."""
+    pairs = {(s.domain, s.user, s.target.id) for s in shots}
+    kept = []
+    for s in pool:
+        if (s.domain, s.user, s.target.id) in pairs:
+            continue
+        history = tuple(h for h in s.history if (s.domain, s.user, h.item.id) not in pairs)
+        kept.append(s if len(history) == len(s.history) else dataclasses.replace(s, history=history))
+    return kept
 
 
 def evaluation_subset(samples: list[Sample], size: int | None) -> list[Sample]:

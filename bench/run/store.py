@@ -33,11 +33,23 @@ def cell_key(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
+@functools.lru_cache(maxsize=64)
+def _key_neutral_defaults(method: str) -> dict[str, Any]:
+    from bench.run import registry  # the contract: imported late, only for the method's class attribute
+
+    found = registry.available().get(method)
+    return dict(found.key_neutral_defaults) if found else {}
+
+
 def record_identity(record: dict[str, Any]) -> tuple:
     """What tells one cell's record from another's, read from the record itself (method, config,
     domains, K, seed, test subset): how `bench check` matches a fresh record to its reference and
-    how the report tells a stored record from a view of another."""
-    return (record["method"], json.dumps(record["config"], sort_keys=True), record["train"], record["test"],
+    how the report tells a stored record from a view of another. Parameters at the value that
+    reproduces what ran before they existed (`Method.key_neutral_defaults`) are left out, so a record
+    written before a parameter was added and one written after are the same cell, as their keys are."""
+    neutral = _key_neutral_defaults(record["method"])
+    config = {k: v for k, v in record["config"].items() if not (k in neutral and v == neutral[k])}
+    return (record["method"], json.dumps(config, sort_keys=True), record["train"], record["test"],
             record["shots"], record["seed"], record.get("test_size"))
 
 
