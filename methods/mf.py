@@ -15,6 +15,10 @@ from bench.errors import BenchError
 from bench.run.registry import FitContext, Method, register
 
 NEWTON_STEPS = 8
+# "unseen": a scored sample's user is folded in from its history only when the pool lacks that user;
+# "always": every scored sample is, so its score reads its own recent history, not the user's pool-era
+# vector (on movie-temporal the test users are pool users whose recent history the pool cannot hold).
+FOLD_IN = ("unseen", "always")
 RIDGE_FLOOR = 1e-6  # keeps the fold-in's Newton system solvable when l2 is 0
 
 
@@ -47,16 +51,22 @@ class MatrixFactorization(Method):
     set. Loss: summed BCE + l2 x (squared norm of every bias and factor), full-batch Adam (defaults
     chosen on movie validation AUC). A scored sample whose user was not in the pool (every test user
     of movie and book) is folded in: b_u and p_u are fitted to that sample's own history (items and
-    liked flags; item terms fixed, the same ridge) by Newton steps; its label is never read. An item
+    liked flags; item terms fixed, the same ridge) by Newton steps; its label is never read.
+    `fold_in=always` folds in every scored sample, pool users too. An item
     not in the pool has zero item terms: as a target it scores global + user terms, in a history it
     still informs b_u. Score = the logit. Item ids do not carry over to another domain: cross-domain
     cells are not applicable.
     """
 
     cross_domain = False
+    key_neutral_defaults = {"fold_in": "unseen"}  # added after the first mf cells were recorded
 
     def __init__(self, *, dim: int = 16, epochs: int = 200, lr: float = 0.05, l2: float = 3.0,
-                 finetune_shots: bool = False) -> None:
+                 finetune_shots: bool = False, fold_in: str = "unseen") -> None:
+        if fold_in not in FOLD_IN:
+            raise BenchError(f"mf: bad fold_in={fold_in!r}; choose one of {', '.join(FOLD_IN)} "
+                             "(--param mf.fold_in=always)")
+        self.fold_in = fold_in
         for name, value, ok, fix in (("dim", dim, dim >= 1, "an integer >= 1"),
                                      ("epochs", epochs, epochs >= 1, "an integer >= 1"),
                                      ("lr", lr, lr > 0, "a number > 0"), ("l2", l2, l2 >= 0, "a number >= 0")):
@@ -137,7 +147,7 @@ class MatrixFactorization(Method):
             raise BenchError("mf: call fit before score")
         users = np.full((len(samples), self.dim + 1), np.nan)
         for row, s in enumerate(samples):
-            known = self._users.get(_user_key(s))
+            known = self._users.get(_user_key(s)) if self.fold_in == "unseen" else None
             if known is not None:
                 users[row] = np.concatenate([[self._w["bu"][known]], self._w["P"][known]])
         unseen = np.isnan(users[:, 0])

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench import cli
+from bench.data.domains import load_domain
 from bench.data.samples import Item, Sample
 from bench.data.splits import TrainingSet, training_set
 from bench.errors import BenchError
@@ -70,7 +71,7 @@ def test_bad_parameters_are_refused_with_a_message_naming_them(params, named):
 def test_is_listed_with_its_parameters_and_not_applicable_across_domains():
     assert registry.get("mf") is MatrixFactorization
     assert MatrixFactorization.cross_domain is False
-    assert set(MatrixFactorization.parameters()) == {"dim", "epochs", "lr", "l2", "finetune_shots"}
+    assert set(MatrixFactorization.parameters()) == {"dim", "epochs", "lr", "l2", "finetune_shots", "fold_in"}
     assert "2310.19488" in MatrixFactorization.__doc__.splitlines()[0]
 
 
@@ -113,3 +114,20 @@ def test_runs_through_the_harness(data_dir, tmp_path):
     assert record["method"] == "mf" and record["status"] == "ok" and record["auc"] > 0.70
     assert record["config"] == MatrixFactorization().config()
     assert by_test["book"]["status"] == "not-applicable" and by_test["book"]["auc"] is None
+
+
+def test_fold_in_always_reads_the_recent_history_of_pool_users(data_dir):
+    """On movie-temporal the test users are pool users: by default their pool vectors score them; with
+    fold_in=always their own recent history does. On movie (test users unseen) both agree."""
+    temporal = training_set("movie-temporal", 16, 0, data_dir)
+    test = load_domain("movie-temporal", data_dir).test[:200]
+    assert {s.user for s in test} & {s.user for s in temporal.pool}
+    default, always = _fit(temporal), _fit(temporal, fold_in="always")
+    assert default.score(test) != always.score(test)
+    assert default.extra_record()["folded_in_last_scored"] < always.extra_record()["folded_in_last_scored"] == 200
+    movie = training_set("movie", 16, 0, data_dir)
+    movie_test = load_domain("movie", data_dir).test[:100]
+    assert _fit(movie).score(movie_test) == _fit(movie, fold_in="always").score(movie_test)
+    assert "fold_in" not in registry.build("mf", {}).result_config()  # old cells keep their keys
+    with pytest.raises(BenchError, match="mf: bad fold_in='sometimes'"):
+        registry.build("mf", {"fold_in": "sometimes"})
