@@ -147,15 +147,21 @@ class InContextChat(Method):
     recorded. k: solved examples in each prompt, the first k of the K shots (fewer when K < k).
     Retries (429, 5xx, timeouts, honouring Retry-After) are the openai client's; `max_retries` and
     `timeout` (seconds) set them, `concurrency` bounds requests in flight. Those three and
-    `api_key_env` are operational: recorded, but not part of the cell key.
+    `api_key_env` are operational: recorded, but not part of the cell key. `history`: `recent` (the
+    10 latest items) or `retrieved` (the 10 of the user's past most similar to the target, ReLLa's
+    retrieval, for the examples and the asked sample alike; needs a domain built from a log).
     """
 
     operational_parameters = frozenset({"api_key_env", "concurrency", "max_retries", "timeout"})
     always_labelled = ("model", "k")
+    key_neutral_defaults = {"history": "recent"}  # added after the first icl cells were recorded
 
     def __init__(self, *, model: str = "", base_url: str = "", k: int = 4, api_key_env: str = "OPENAI_API_KEY",
                  top_logprobs: int = 20, max_tokens: int = 3, concurrency: int = 4, max_retries: int = 5,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, history: str = "recent") -> None:
+        from bench.lm.prompt_options import check_history
+
+        self.history = check_history("icl", history)
         self.model = model or os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
         self.k = k
@@ -173,11 +179,17 @@ class InContextChat(Method):
 
     # -- harness interface -------------------------------------------------------------------------
 
+    def _prompted(self, samples: list[Sample]) -> list[Sample]:
+        from bench.lm.prompt_options import retrieved
+
+        return retrieved(samples, "icl") if self.history == "retrieved" and samples else list(samples)
+
     def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
-        self._examples = list(train[: self.k])
+        self._examples = self._prompted(train[: self.k])
 
     def score(self, samples: list[Sample]) -> list[float]:
         self._reset_counts()
+        samples = self._prompted(samples)
         cache = ResponseCache()
         try:
             requests = [self.request_for(s) for s in samples]

@@ -97,3 +97,19 @@ def test_zero_shot_scores_with_both_options(data_dir, tmp_path):
         scores[name] = np.asarray(method.score(test))
     assert scores["plain"].shape == scores["options"].shape == (12,)
     assert not np.allclose(scores["plain"], scores["options"])  # other prompts, other scores
+
+
+def test_icl_asks_about_the_retrieved_history(data_dir):
+    ts = training_set("movie", 16, 0, data_dir)
+    test = load_domain("movie", data_dir).test[:3]
+    plain = registry.build("icl", {"model": "m", "base_url": "http://127.0.0.1:9/v1", "k": "2"})
+    retrieving = registry.build("icl", {"model": "m", "base_url": "http://127.0.0.1:9/v1", "k": "2",
+                                         "history": "retrieved"})
+    context = registry.FitContext(seed=0, train_plan="movie", train_domains=["movie"], train_pool=ts.pool,
+                                  artifact_dir=Path("unused"), device="cpu")
+    for method in (plain, retrieving):
+        method.fit(ts.shots, ts.valid, context)
+    asked = [retrieving.request_for(s)["messages"] for s in prompt_options.retrieved(test, "icl")]
+    assert asked != [plain.request_for(s)["messages"] for s in test]
+    assert retrieving._examples == prompt_options.retrieved(ts.shots[:2], "icl")
+    assert "history" not in plain.result_config() and retrieving.result_config()["history"] == "retrieved"
