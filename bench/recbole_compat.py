@@ -30,6 +30,8 @@ from typing import Any
 NUMPY_ALIASES = {"float_": "float64", "complex_": "complex128", "unicode_": "str_"}
 
 SEQUENTIAL_MODELS = ("GRU4Rec", "Caser", "SASRec")
+#: The click-through-rate models of methods/ctr.py, and the RecBole package each one lives in.
+CONTEXT_MODELS = {"DeepFM": "context_aware_recommender", "DIN": "sequential_recommender"}
 
 
 def numpy_aliases() -> None:
@@ -51,6 +53,16 @@ def sequential_models() -> dict[str, type]:
 
     torch.autograd.set_detect_anomaly(anomaly_before)
     return {name: getattr(seq, name) for name in SEQUENTIAL_MODELS}
+
+
+def context_models() -> dict[str, type]:
+    """RecBole's DeepFM and DIN classes (DIN is filed under sequential_recommender), imported without
+    the anomaly-mode side effect."""
+    import importlib
+
+    sequential_models()  # the first import of sequential_recommender, with the anomaly setting restored
+    return {name: getattr(importlib.import_module(f"recbole.model.{package}"), name)
+            for name, package in CONTEXT_MODELS.items()}
 
 
 @contextmanager
@@ -93,3 +105,41 @@ def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
 
     numpy_aliases()
     return torch.load(Path(path), map_location=map_location, weights_only=False)
+
+
+def interaction(tensors: dict[str, Any], rows: Any, device: Any):
+    """A RecBole `Interaction` of `tensors` (all rows, or the index tensor `rows`) on `device`: how the
+    methods feed RecBole's models without a RecBole Dataset."""
+    from recbole.data.interaction import Interaction
+
+    picked = tensors if rows is None else {k: v[rows] for k, v in tensors.items()}
+    return Interaction(picked).to(device)
+
+
+def batched_logits(forward: Any, model: Any, tensors: dict[str, Any], device: Any, batch: int = 512):
+    """`forward(interaction)` over every row of `tensors`, `batch` rows at a time, with `model` in eval
+    mode and no gradients; float64 numpy."""
+    import numpy as np
+    import torch
+
+    model.eval()
+    n = len(next(iter(tensors.values())))
+    out = []
+    with torch.no_grad():
+        for start in range(0, n, batch):
+            rows = torch.arange(start, min(n, start + batch))
+            out.append(forward(interaction(tensors, rows, device)).float().cpu())
+    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
+
+def save_checkpoint(folder: Path, config: Any, model: Any, epoch: Any, best_valid_score: Any,
+                    **fields: Any) -> Path:
+    """RecBole's checkpoint layout (its Config pickled inside, `fields` beside the state), as
+    `folder/model.pth`; `load_checkpoint` reads it back."""
+    import torch
+
+    path = Path(folder) / "model.pth"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": config, "state_dict": model.state_dict(), "epoch": epoch,
+                "best_valid_score": best_valid_score, **fields}, path)
+    return path

@@ -181,22 +181,14 @@ class _RecBoleSequential(Method):
                 model.USER_ID: torch.full((len(samples),), ANONYMOUS_USER, dtype=torch.long)}
 
     def _interaction(self, tensors: dict[str, Any], rows=None):
-        from recbole.data.interaction import Interaction
+        from bench.recbole_compat import interaction
 
-        picked = tensors if rows is None else {k: v[rows] for k, v in tensors.items()}
-        return Interaction(picked).to(self._device)
+        return interaction(tensors, rows, self._device)
 
     def _logits(self, tensors: dict[str, Any]) -> np.ndarray:
-        import torch
+        from bench.recbole_compat import batched_logits
 
-        self._model.eval()
-        n = len(next(iter(tensors.values())))
-        out = []
-        with torch.no_grad():
-            for start in range(0, n, 512):
-                rows = torch.arange(start, min(n, start + 512))
-                out.append(self._model.predict(self._interaction(tensors, rows)).float().cpu())
-        return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+        return batched_logits(self._model.predict, self._model, tensors, self._device)
 
     # ---- model -----------------------------------------------------------------------------------
     def _build_model(self, pool_and_seen: list[Sample]):
@@ -290,13 +282,10 @@ class _RecBoleSequential(Method):
 
     def _save(self, context: FitContext) -> None:
         """RecBole's checkpoint layout (Config pickled inside): read back with recbole_compat.load_checkpoint."""
-        import torch
+        from bench.recbole_compat import save_checkpoint
 
-        path = context.artifact_dir / "model.pth"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"config": self._config, "state_dict": self._model.state_dict(),
-                    "epoch": self._extra["best_epoch"], "best_valid_score": self._extra["valid_auc"],
-                    "vocabulary": list(self._vocabulary)}, path)
+        path = save_checkpoint(context.artifact_dir, self._config, self._model, self._extra["best_epoch"],
+                               self._extra["valid_auc"], vocabulary=list(self._vocabulary))
         self._extra["checkpoint"] = str(path)
 
     def score(self, samples: list[Sample]) -> list[float]:
