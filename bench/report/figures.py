@@ -41,7 +41,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 if TYPE_CHECKING:
-    from bench.report.render import Cell, PaperRow, Tables
+    from bench.report.aggregate import Cell, Tables
+    from bench.report.paper import PaperRow
 
 TRAIN_PLANS = ("movie", "book", "both")
 DPI = 150

@@ -1,5 +1,10 @@
 """Rendering: paper-style reports from the results store alone, a pure function of the records.
 
+This module holds Table 1, the answer in words, the gaps, the per-cell details, the audit section and
+the plain `auc.md` table, and `write_reports` assembles them. What other tables and the figures share
+lives apart so that each can be read alone: the paper's published numbers (paper.py), the cell and
+caption text (text.py) and the cross-domain tables (cross_domain.py); none of them imports this one.
+
 `write_reports` renders into one folder:
   report.md        the answer first (does anything beat the strongest training-free baseline, by the
                    user-level test?), Table 1 (in-domain AUC x 100), the cross-domain table, per-cell
@@ -18,9 +23,7 @@ of the difference of means, Holm-corrected over the column. Records with differe
 
 from __future__ import annotations
 
-import tomllib
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,79 +40,11 @@ from bench.report.aggregate import (
     strongest_baseline,
 )
 from bench.report.costs import cost_markdown
+from bench.report.cross_domain import cross_domain_latex, cross_domain_markdown
+from bench.report.paper import PaperRow, paper_block, paper_rows, paper_text
 from bench.report.protocol import protocol_markdown
+from bench.report.text import cell_text, interval_text, latex_caption, latex_escape, marker, subset_name
 from bench.run.store import ResultStore
-
-PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.toml")
-PAPER_DOMAINS = ("movie", "book")  # the paper reports these two
-
-
-# ---------------------------------------------------------------------------------------------
-# The paper's numbers
-
-
-@dataclass
-class PaperRow:
-    paper_name: str
-    method: str
-    values: dict[tuple[str, int], float]  # (domain, K) -> AUC x 100
-    model: str = ""  # the LM the paper used, where it used one
-
-    @property
-    def label(self) -> str:
-        return f"paper: {self.paper_name}" + (f" ({self.model})" if self.model else "")
-
-
-def paper_rows(path: Path = PAPER_NUMBERS) -> tuple[str, list[int], list[PaperRow]]:
-    data = tomllib.loads(path.read_text())
-    rows = [PaperRow(r["paper_name"], r["method"],
-                     {(d, k): v for d in PAPER_DOMAINS for k, v in zip(data["shots"], r[d], strict=True)},
-                     r.get("model", ""))
-            for r in data["row"]]
-    return data["source"], data["shots"], rows
-
-
-# ---------------------------------------------------------------------------------------------
-# Cell text
-
-
-def _subset_name(test_size: int | None) -> str:
-    return "full test sets" if test_size is None else f"fixed {test_size}-sample test subset (not the full test set)"
-
-
-def _marker(cell: Cell, base: Cell | None, latex: bool) -> str:
-    if base is not None and cell is base:
-        return "$^{\\dagger}$" if latex else "†"
-    if cell.comparison is None or not cell.comparison.significant:
-        return ""
-    up = cell.comparison.result.difference > 0
-    if latex:
-        return "$^{\\uparrow}$" if up else "$^{\\downarrow}$"
-    return "↑" if up else "↓"
-
-
-def cell_text(cell: Cell | None, *, bold: bool = False, marker: str = "", latex: bool = False) -> str:
-    """`mean ± std (n=seeds)` in AUC x 100; `1 run` for one seed or seeds with identical scores; `n/a` or
-    `not run` instead of inventing numbers."""
-    if cell is None:
-        return "not run"
-    if not cell.records:
-        return "n/a" if cell.not_applicable else "not run"
-    mean = f"{100 * cell.mean:.2f}"
-    if bold:
-        mean = f"\\textbf{{{mean}}}" if latex else f"**{mean}**"
-    pm = "$\\pm$" if latex else "±"
-    spread = " (1 run)" if len(cell.runs) == 1 else f" {pm} {100 * cell.std:.2f} (n={len(cell.runs)})"
-    return f"{mean}{spread}{marker}"
-
-
-def _paper_text(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
-def _interval_text(interval: tuple[float, float] | None) -> str:
-    return f"[{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]" if interval else "—"
-
 
 # ---------------------------------------------------------------------------------------------
 # Table 1 (in-domain)
@@ -156,7 +91,7 @@ def table1_caption(tables: Tables, test_size: int | None, source: str) -> str:
     paper = (f" Paper rows: published numbers ({source}), full test sets, LLaMA-7B for TALLRec; not recomputed, "
              "not comparable with a row computed here on another model." if test_size is None else
              " The paper's numbers are for the full test sets and are not shown beside a subset.")
-    return (f"AUC x 100 on the {_subset_name(test_size)} ({_test_sets_text(tables, test_size)}), trained and "
+    return (f"AUC x 100 on the {subset_name(test_size)} ({_test_sets_text(tables, test_size)}), trained and "
             "tested on the same domain with K shots; mean ± sample std over seeds (n = distinct runs; '1 run': "
             "one seed, or seeds with identical scores). Bold: best mean per column. † strongest training-free "
             "baseline of the column; ↑/↓ significantly higher/lower mean AUC than it (paired cluster bootstrap "
@@ -172,43 +107,25 @@ def _our_values(tables: Tables, test_size: int | None, row: str, cols, latex: bo
         base = strongest_baseline(tables.column(test_size, d, d, k))
         best = _best(tables, test_size, d, k)
         values.append(cell_text(cell, bold=cell is not None and cell is best,
-                                marker=_marker(cell, base, latex) if cell else "", latex=latex))
+                                marker=marker(cell, base, latex) if cell else "", latex=latex))
     return values
-
-
-def _paper_block(test_size: int | None, prows: list[PaperRow]) -> list[PaperRow]:
-    """The paper's rows go under a full-set table only: its numbers are for the full test sets."""
-    return prows if test_size is None else []
 
 
 def table1_markdown(tables: Tables, test_size: int | None, paper: tuple[str, list[int], list[PaperRow]]) -> str:
     source, _, prows = paper
     cols = _columns(tables, test_size)
     header = ["method"] + [f"{d} K={k}" for d, k in cols]
-    lines = [f"### Table 1: in-domain AUC x 100, {_subset_name(test_size)}", "",
+    lines = [f"### Table 1: in-domain AUC x 100, {subset_name(test_size)}", "",
              table1_caption(tables, test_size, source), "",
              "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for row in _in_domain_rows(tables, test_size):
         lines.append(f"| {row} | " + " | ".join(_our_values(tables, test_size, row, cols, latex=False)) + " |")
-    block = _paper_block(test_size, prows)
+    block = paper_block(test_size, prows)
     if block:
         lines.append("| *published in the paper (not computed here)* |" + " |" * len(cols))
         for p in block:
-            lines.append(f"| {p.label} | " + " | ".join(_paper_text(p.values.get(c)) for c in cols) + " |")
+            lines.append(f"| {p.label} | " + " | ".join(paper_text(p.values.get(c)) for c in cols) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _latex_escape(text: str) -> str:
-    for a, b in (("\\", "\\textbackslash{}"), ("_", "\\_"), ("%", "\\%"), ("&", "\\&"), ("#", "\\#"),
-                 ("[", "{[}"), ("]", "{]}")):
-        text = text.replace(a, b)
-    return text
-
-
-def _latex_caption(text: str) -> str:
-    text = (text.replace("±", "$\\pm$").replace("†", "$^{\\dagger}$")
-            .replace("↑/↓", "$^{\\uparrow}$/$^{\\downarrow}$").replace("x 100", "$\\times$ 100").replace("*", ""))
-    return _latex_escape(text).replace("{[}", "[").replace("{]}", "]")
 
 
 def table1_latex(tables: Tables, test_size: int | None, paper: tuple[str, list[int], list[PaperRow]]) -> str:
@@ -222,29 +139,29 @@ def table1_latex(tables: Tables, test_size: int | None, paper: tuple[str, list[i
             rules.append(f"\\cmidrule(lr){{{start}-{start + len(by_domain[d]) - 1}}}")
             start += len(by_domain[d])
     lines = ["\\begin{table*}[t]", "\\centering", "\\small",
-             f"\\caption{{{_latex_caption(table1_caption(tables, test_size, source))}}}",
+             f"\\caption{{{latex_caption(table1_caption(tables, test_size, source))}}}",
              f"\\begin{{tabular}}{{l{'c' * len(cols)}}}", "\\toprule",
              " & " + " & ".join(group) + " \\\\", " ".join(rules),
              "method & " + " & ".join(f"K={k}" for _, k in cols) + " \\\\", "\\midrule"]
     for row in _in_domain_rows(tables, test_size):
-        lines.append(_latex_escape(row) + " & " + " & ".join(_our_values(tables, test_size, row, cols, True)) + " \\\\")
-    block = _paper_block(test_size, prows)
+        lines.append(latex_escape(row) + " & " + " & ".join(_our_values(tables, test_size, row, cols, True)) + " \\\\")
+    block = paper_block(test_size, prows)
     if block:
         lines += ["\\midrule", f"\\multicolumn{{{len(cols) + 1}}}{{l}}{{\\emph{{published in the paper (not "
                   "computed here)}}}} \\\\"]
         for p in block:
-            lines.append(_latex_escape(p.label) + " & " + " & ".join(_paper_text(p.values.get(c)) for c in cols)
+            lines.append(latex_escape(p.label) + " & " + " & ".join(paper_text(p.values.get(c)) for c in cols)
                          + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table*}"]
     return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-cell statistics (intervals and tests), cross-domain table, summary
+# Per-cell statistics (intervals and tests), summary
 
 
 def details_markdown(tables: Tables, test_size: int | None) -> str:
-    lines = [f"### Per-cell statistics, {_subset_name(test_size)}", "",
+    lines = [f"### Per-cell statistics, {subset_name(test_size)}", "",
              STATISTICS_TEXT + " UAUC: the mean of per-user AUCs over the users who have both labels (their "
              "count in brackets), mean over runs; not defined where every user has one sample (book).", "",
              "| train → test | K | method | AUC x 100 | runs (seeds) | 95% interval | UAUC x 100 (users) | vs | "
@@ -264,48 +181,8 @@ def details_markdown(tables: Tables, test_size: int | None) -> str:
         u = f"{100 * cell.uauc[0]:.2f} ({cell.uauc[1]})" if cell.uauc and cell.uauc[1] else "—"
         runs = f"{len(cell.runs)} ({len(cell.records)})" if cell.records else "0"
         lines.append(f"| {cell.train} → {cell.test} | {cell.shots} | {cell.row} | {mean} | {runs} | "
-                     f"{_interval_text(cell.interval)} | {u} | " + " | ".join(test) + " |")
+                     f"{interval_text(cell.interval)} | {u} | " + " | ".join(test) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _cross_columns(tables: Tables, test_size) -> list[tuple[str, str]]:
-    pairs = {(k[1], k[2]) for k in tables.cells if k[0] == test_size}
-    order = {"movie": 0, "book": 1, "both": 2}
-    return sorted(pairs, key=lambda p: (order.get(p[1], 9), p[1], order.get(p[0], 9), p[0]))
-
-
-def cross_domain_markdown(tables: Tables, test_size: int | None) -> str:
-    pairs = _cross_columns(tables, test_size)
-    lines = [f"### Cross-domain AUC x 100, {_subset_name(test_size)}", "",
-             "Trained on one domain (or both: K shots from each), tested on each; mean ± std over seeds "
-             "(n = distinct runs). 'n/a': the method cannot score a domain it was not trained on (item ids do "
-             "not carry over).", ""]
-    for k in tables.shots(test_size):
-        rows = [r for r in tables.rows(test_size) if any(tables.get(test_size, a, b, k, r) for a, b in pairs)]
-        lines += [f"K = {k}", "", "| method | " + " | ".join(f"{a} → {b}" for a, b in pairs) + " |",
-                  "|---" * (len(pairs) + 1) + "|"]
-        for r in rows:
-            lines.append(f"| {r} | " + " | ".join(cell_text(tables.get(test_size, a, b, k, r)) for a, b in pairs) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def cross_domain_latex(tables: Tables, test_size: int | None) -> str:
-    pairs = _cross_columns(tables, test_size)
-    out = []
-    for k in tables.shots(test_size):
-        rows = [r for r in tables.rows(test_size) if any(tables.get(test_size, a, b, k, r) for a, b in pairs)]
-        out += ["\\begin{table}[t]", "\\centering", "\\small",
-                f"\\caption{{Cross-domain AUC $\\times$ 100, K={k}, {_latex_escape(_subset_name(test_size))}: "
-                "trained on the first domain (both: K shots from each), tested on the second; mean $\\pm$ std "
-                "over seeds. n/a: not applicable.}",
-                f"\\begin{{tabular}}{{l{'c' * len(pairs)}}}", "\\toprule",
-                "method & " + " & ".join(f"{a} $\\to$ {b}" for a, b in pairs) + " \\\\", "\\midrule"]
-        for r in rows:
-            out.append(_latex_escape(r) + " & " + " & ".join(
-                cell_text(tables.get(test_size, a, b, k, r), latex=True) for a, b in pairs) + " \\\\")
-        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
-    return "\n".join(out)
 
 
 def _names(cells: list[Cell]) -> str:
@@ -315,7 +192,7 @@ def _names(cells: list[Cell]) -> str:
 def answer_markdown(tables: Tables, test_size: int | None) -> str:
     """The one-minute summary: per domain and K, which methods beat the strongest training-free
     baseline significantly by the user-level test, in words; the p-values stay in the detail table."""
-    lines = [f"### Does anything beat the strongest training-free baseline? ({_subset_name(test_size)})", ""]
+    lines = [f"### Does anything beat the strongest training-free baseline? ({subset_name(test_size)})", ""]
     for d in tables.domains():
         columns = [(k, [c for c in tables.column(test_size, d, d, k) if c.records]) for k in tables.shots(test_size)]
         columns = [(k, cells) for k, cells in columns if cells]
@@ -438,7 +315,7 @@ def write_reports(store: ResultStore, out_dir: Path, *, figures: bool = True) ->
         md.append("The results store holds no records yet: run `bench run` first.")
     for size in tables.test_sizes():
         suffix = _suffix(size)
-        md += [f"## {_subset_name(size).capitalize()}", "", answer_markdown(tables, size),
+        md += [f"## {subset_name(size).capitalize()}", "", answer_markdown(tables, size),
                table1_markdown(tables, size, paper), gaps_markdown(tables, size)]
         tex += [table1_latex(tables, size, paper)]
         if figures:

@@ -1,0 +1,47 @@
+"""The cross-domain tables (Markdown and LaTeX): one per K, a column per (train -> test) pair, for the
+paper's question of whether training on one domain carries over to the other."""
+
+from __future__ import annotations
+
+from bench.report.aggregate import Tables
+from bench.report.text import cell_text, latex_escape, subset_name
+
+
+def _cross_columns(tables: Tables, test_size) -> list[tuple[str, str]]:
+    pairs = {(k[1], k[2]) for k in tables.cells if k[0] == test_size}
+    order = {"movie": 0, "book": 1, "both": 2}
+    return sorted(pairs, key=lambda p: (order.get(p[1], 9), p[1], order.get(p[0], 9), p[0]))
+
+
+def cross_domain_markdown(tables: Tables, test_size: int | None) -> str:
+    pairs = _cross_columns(tables, test_size)
+    lines = [f"### Cross-domain AUC x 100, {subset_name(test_size)}", "",
+             "Trained on one domain (or both: K shots from each), tested on each; mean ± std over seeds "
+             "(n = distinct runs). 'n/a': the method cannot score a domain it was not trained on (item ids do "
+             "not carry over).", ""]
+    for k in tables.shots(test_size):
+        rows = [r for r in tables.rows(test_size) if any(tables.get(test_size, a, b, k, r) for a, b in pairs)]
+        lines += [f"K = {k}", "", "| method | " + " | ".join(f"{a} → {b}" for a, b in pairs) + " |",
+                  "|---" * (len(pairs) + 1) + "|"]
+        for r in rows:
+            lines.append(f"| {r} | " + " | ".join(cell_text(tables.get(test_size, a, b, k, r)) for a, b in pairs) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def cross_domain_latex(tables: Tables, test_size: int | None) -> str:
+    pairs = _cross_columns(tables, test_size)
+    out = []
+    for k in tables.shots(test_size):
+        rows = [r for r in tables.rows(test_size) if any(tables.get(test_size, a, b, k, r) for a, b in pairs)]
+        out += ["\\begin{table}[t]", "\\centering", "\\small",
+                f"\\caption{{Cross-domain AUC $\\times$ 100, K={k}, {latex_escape(subset_name(test_size))}: "
+                "trained on the first domain (both: K shots from each), tested on the second; mean $\\pm$ std "
+                "over seeds. n/a: not applicable.}",
+                f"\\begin{{tabular}}{{l{'c' * len(pairs)}}}", "\\toprule",
+                "method & " + " & ".join(f"{a} $\\to$ {b}" for a, b in pairs) + " \\\\", "\\midrule"]
+        for r in rows:
+            out.append(latex_escape(r) + " & " + " & ".join(
+                cell_text(tables.get(test_size, a, b, k, r), latex=True) for a, b in pairs) + " \\\\")
+        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(out)
