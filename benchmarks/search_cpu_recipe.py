@@ -51,6 +51,13 @@ CONFIGS: dict[str, dict[str, str]] = {
     "cpu-c-logodds": {**CPU_A, "learning_rate": "3e-4", "score": "logodds"},
     "cpu-d-logodds": {**CPU_A, "batch_size": "8", "micro_batch_size": "8", "epochs": "12", "warmup_steps": "2",
                       "eval_steps": "6", "score": "logodds"},
+    # a larger selection subset (128) evaluated half as often, at the faster rate: less selection noise
+    "cpu-e-logodds": {**CPU_A, "learning_rate": "1e-3", "valid_size": "128", "eval_steps": "16",
+                      "score": "logodds"},
+    # many more small steps (a quiet 2-core CPU takes about 4 s per 4-prompt step with share_prefix):
+    # 96 steps, selection on 128 samples every 16 steps, stopping after 3 evaluations without a gain
+    "cpu-f-logodds": {**CPU_A, "epochs": "24", "warmup_steps": "8", "eval_steps": "16", "patience": "3",
+                      "valid_size": "128", "score": "logodds"},
 }
 BOOK_EXTRA = {"max_forward_tokens": "2048"}  # book prompts are long; chunking bounds memory (same loss)
 
