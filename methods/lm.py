@@ -21,6 +21,7 @@ import numpy as np
 
 from bench.data.samples import Sample
 from bench.errors import BenchError
+from bench.lm.caching import CachingScorer
 from bench.lm.scorer import alpaca_prompts, sample_log_probs
 from bench.lm.tuning import (
     TuningSettings,
@@ -150,9 +151,6 @@ class _LMMethod(Method):
         return kind
 
 
-_ZERO_SHOT_LOG_PROBS: dict[tuple, dict[str, np.ndarray]] = {}  # (model folder, device) -> prompt -> log-probs
-
-
 @register("zero-shot")
 class ZeroShot(_LMMethod):
     """An instruction-tuned causal LM, no tuning: P(Yes) vs P(No) after the Alpaca prompt (paper's Alpaca row).
@@ -185,18 +183,14 @@ class ZeroShot(_LMMethod):
 
         samples = self._prompted(samples)
         loaded = load(self.model, _lm_device(self._device))
-        cache = _ZERO_SHOT_LOG_PROBS.setdefault((loaded.location, loaded.device), {})
-        texts = alpaca_prompts(samples)
-        missing = [(t, s) for t, s in dict(zip(texts, samples, strict=True)).items() if t not in cache]
+        scorer = CachingScorer(loaded, self.score_batch_size)
         started = time.perf_counter()
-        if missing:
-            fresh = sample_log_probs(loaded.model, loaded.tokenizer, [s for _, s in missing], self.score_batch_size)
-            cache.update(zip([t for t, _ in missing], fresh, strict=True))
+        self._log_probs = scorer.log_probs(samples)
         seconds = time.perf_counter() - started
-        self._stats = {"model_location": loaded.location, "scored_prompts": len(missing),
-                       "reused_scores": len(samples) - len(missing),
-                       "score_prompts_per_second": round(len(missing) / seconds, 3) if missing and seconds else None}
-        self._log_probs = np.stack([cache[t] for t in texts]) if texts else np.zeros((0, 2))
+        self._stats = {"model_location": loaded.location, "scored_prompts": scorer.scored,
+                       "reused_scores": scorer.reused,
+                       "score_prompts_per_second": round(scorer.scored / seconds, 3) if scorer.scored and seconds
+                       else None}
         return scores_from_log_probs(self._log_probs, self.score_kind).tolist()
 
     def extra_record(self) -> dict[str, Any]:
