@@ -161,3 +161,16 @@ def test_error_bars_are_the_cells_interval(records):
         assert math.isclose(ys[0], 100 * cell.interval[0], abs_tol=1e-9)
         assert math.isclose(ys[1], 100 * cell.interval[1], abs_tol=1e-9)
     plt.close(fig)
+
+
+def test_a_domain_with_in_domain_cells_only_gets_no_cross_domain_panel(records, monkeypatch):
+    import test_report
+
+    monkeypatch.setitem(test_report.LABELS, "movie-temporal", test_report.LABELS["movie"])
+    monkeypatch.setitem(test_report.USERS, "movie-temporal", test_report.USERS["movie"])
+    extra = [make_record("like-ratio", "movie-temporal", "movie-temporal", k, 0, signal=0.5) for k in (16, 64)]
+    fig = figures.draw_cross_domain(report.aggregate(records + extra), None)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("tested on movie" in t for t in titles) and not any("movie-temporal" in t for t in titles)
+    assert "trained on movie-temporal" not in [t.get_text() for t in fig.legends[0].get_texts()]
+    plt.close(fig)

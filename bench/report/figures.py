@@ -326,8 +326,11 @@ def draw_cross_domain(tables: Tables, test_size: int | None) -> Figure:
     shots = tables.shots(test_size)
     rows = [r for r in ordered_rows(tables, test_size)
             if any(k[0] == test_size and k[4] == r and k[1] != k[2] for k in tables.cells)]
-    tests = [d for d in tables.domains() if any(k[0] == test_size and k[2] == d and k[4] in rows for k in tables.cells)]
-    plans = _plans(tables, test_size)
+    # test domains some method was scored on after training elsewhere (an in-domain-only domain has no panel)
+    tests = [d for d in tables.domains() if any(k[0] == test_size and k[2] == d and k[1] != d and k[4] in rows
+                                                for k in tables.cells)]
+    plans = [p for p in _plans(tables, test_size)
+             if any(k[0] == test_size and k[1] == p and k[2] in tests for k in tables.cells)]
     title = f"Cross-domain AUC x 100, {_subset_title(test_size)}"
     if not rows or not tests:
         return _empty(plt.figure(figsize=(6, 2)), f"{title}: no cross-domain results")
