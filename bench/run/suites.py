@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-BASELINES = ["random", "like-ratio", "popularity", "gru4rec", "caser", "sasrec", "gru4rec-text", "sasrec-text"]
+BASELINES = ["random", "like-ratio", "popularity", "mf", "gru4rec", "caser", "sasrec", "gru4rec-text", "sasrec-text"]
 #: The LM cells are bounded: one few-shot draw, and a fixed test subset (named as such in every table),
 #: because scoring costs about 0.4 s a prompt and tuning minutes a cell on this CPU.
 LM_TEST_SIZE = 100
