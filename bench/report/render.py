@@ -327,8 +327,8 @@ def write_reports(store: ResultStore, out_dir: Path, *, figures: bool = True) ->
             if figures:
                 written += figs.cross_domain(tables, size, out_dir / f"cross_domain{suffix}")
                 md += [f"![Cross-domain AUC](cross_domain{suffix}.png)", ""]
-        if size is None:
-            md.append(protocol_markdown(tables))
+        if size is None and (protocol := protocol_markdown(tables)):
+            md.append(protocol)
         md.append(details_markdown(tables, size))
     md.append(audit_markdown(tables))
     if records:
