@@ -30,6 +30,9 @@ from typing import Any
 NUMPY_ALIASES = {"float_": "float64", "complex_": "complex128", "unicode_": "str_"}
 
 SEQUENTIAL_MODELS = ("GRU4Rec", "Caser", "SASRec")
+#: History slots the RecBole models get (the prompt's 10 items), and RecBole's padding index.
+MAX_HISTORY = 10
+PADDING = 0
 #: The click-through-rate models of methods/ctr.py, and the RecBole package each one lives in.
 CONTEXT_MODELS = {"DeepFM": "context_aware_recommender", "DIN": "sequential_recommender"}
 
@@ -143,3 +146,45 @@ def save_checkpoint(folder: Path, config: Any, model: Any, epoch: Any, best_vali
     torch.save({"config": config, "state_dict": model.state_dict(), "epoch": epoch,
                 "best_valid_score": best_valid_score, **fields}, path)
     return path
+
+
+@contextmanager
+def torch_threads(threads: int):
+    """Set the thread count explicitly for the block (oversubscription made RecBole 10x slower here)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class FieldTable:
+    """A stand-in for the part of a RecBole Dataset that DeepFM's and DIN's constructors read: the fields with their
+    type and source (`fields`, `field2type`, `field2source`), how many ids each has (`num`), the user
+    and item feature tables (DIN: `get_user_feature`, `get_item_feature`) and `config`."""
+
+    def __init__(self, config, fields: dict[str, tuple[str, str, int]], user_feat=None, item_feat=None):
+        from recbole.utils import FeatureSource, FeatureType
+
+        self.config = config
+        self.field2type = {f: FeatureType[t] for f, (t, _, _) in fields.items()}
+        self.field2source = {f: FeatureSource[s] for f, (_, s, _) in fields.items()}
+        self._num = {f: n for f, (_, _, n) in fields.items()}
+        self._user_feat, self._item_feat = user_feat, item_feat
+
+    def fields(self, ftype=None, source=None) -> list[str]:
+        return [f for f in self._num if (source is None or self.field2source[f] in source)
+                and (ftype is None or self.field2type[f] in ftype)]
+
+    def num(self, field: str) -> int:
+        return self._num[field]
+
+    def get_user_feature(self):
+        return self._user_feat
+
+    def get_item_feature(self):
+        return self._item_feat

@@ -6,10 +6,9 @@ the paper's TALLRec row: a benchmark that omits it misleads.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
+from bench.data.item_rates import ItemRates
 from bench.data.samples import Sample
 from bench.run.registry import FitContext, Method, register
 
@@ -60,26 +59,14 @@ class Popularity(Method):
 
     def __init__(self, *, prior: float = 2.0) -> None:
         self.prior = prior
-        self._likes: Counter[str] = Counter()
-        self._counts: Counter[str] = Counter()
-        self._base_rate = 0.5
+        self._rates = ItemRates([])
 
     def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
-        self._likes.clear()
-        self._counts.clear()
-        for sample in context.train_pool:
-            pairs = [(h.item.id, h.liked) for h in sample.history] + [(sample.target.id, bool(sample.label))]
-            for item_id, liked in pairs:
-                key = f"{sample.domain}:{item_id}"
-                self._counts[key] += 1
-                self._likes[key] += liked
-        total = sum(self._counts.values())
-        self._base_rate = sum(self._likes.values()) / total if total else 0.5
+        self._rates = ItemRates(context.train_pool)
 
     def score(self, samples: list[Sample]) -> list[float]:
         scores = []
         for sample in samples:
-            key = f"{sample.domain}:{sample.target.id}"
-            likes, count = self._likes[key], self._counts[key]
-            scores.append((likes + self.prior * self._base_rate) / (count + self.prior))
+            likes, count = self._rates.of(sample)
+            scores.append((likes + self.prior * self._rates.base_rate) / (count + self.prior))
         return scores

@@ -3,8 +3,9 @@ papers after TALLRec compare with (CoLLM, arXiv 2310.19488; ReLLa, arXiv 2308.11
 
 Each method is RecBole's own model class (through `bench.recbole_compat`), with RecBole's default sizes
 for that model, driven without a RecBole `Dataset` as methods/sequential.py drives GRU4Rec: a small
-stand-in (`_Fields`) answers what the constructors ask (which fields there are, their type and source,
-how many ids each has, DIN's user and item feature tables), and batches are `Interaction`s built here.
+stand-in (`bench.recbole_compat.FieldTable`) answers what the constructors ask (which fields there are,
+their type and source, how many ids each has, DIN's user and item feature tables), and batches are
+`Interaction`s built here.
 The logit (the models' `forward`; their `predict` is its sigmoid) is a binary classifier of the label,
 trained with RecBole's own loss (`calculate_loss`: BCE with logits) on the K shots, and with
 `pool_logs` also on the train pool's logs. Early stopping keeps the epoch with the best AUC on the
@@ -51,8 +52,8 @@ import numpy as np
 from bench.data.samples import Sample
 from bench.errors import BenchError
 from bench.metrics import auc
+from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, torch_threads
 from bench.run.registry import FitContext, Method, register
-from methods.sequential import MAX_HISTORY, PADDING, _torch_threads
 
 # Values of DIN's `history_flag` item feature (0 is padding).
 TARGET_FLAG, DISLIKED_FLAG, LIKED_FLAG = 1, 2, 3
@@ -98,34 +99,6 @@ def _pool_rows(pool: list[Sample], with_history: bool) -> list[_Row]:
                     seen.add(pair)
                     rows.append(_Row(sample.domain, pair[0], item_id, history[:j], int(liked)))
     return rows
-
-
-class _Fields:
-    """The part of a RecBole Dataset that DeepFM's and DIN's constructors read: the fields with their
-    type and source (`fields`, `field2type`, `field2source`), how many ids each has (`num`), the user
-    and item feature tables (DIN: `get_user_feature`, `get_item_feature`) and `config`."""
-
-    def __init__(self, config, fields: dict[str, tuple[str, str, int]], user_feat=None, item_feat=None):
-        from recbole.utils import FeatureSource, FeatureType
-
-        self.config = config
-        self.field2type = {f: FeatureType[t] for f, (t, _, _) in fields.items()}
-        self.field2source = {f: FeatureSource[s] for f, (_, s, _) in fields.items()}
-        self._num = {f: n for f, (_, _, n) in fields.items()}
-        self._user_feat, self._item_feat = user_feat, item_feat
-
-    def fields(self, ftype=None, source=None) -> list[str]:
-        return [f for f in self._num if (source is None or self.field2source[f] in source)
-                and (ftype is None or self.field2type[f] in ftype)]
-
-    def num(self, field: str) -> int:
-        return self._num[field]
-
-    def get_user_feature(self):
-        return self._user_feat
-
-    def get_item_feature(self):
-        return self._item_feat
 
 
 class _RecBoleCTR(Method):
@@ -201,7 +174,7 @@ class _RecBoleCTR(Method):
         return {"user": users, "target": targets, "history": history, "liked": liked, "length": lengths,
                 "label": torch.tensor([float(r.label) for r in rows])}
 
-    def _fields(self, config) -> _Fields:
+    def _fields(self, config) -> FieldTable:
         raise NotImplementedError
 
     def _tensors(self, ids: dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +229,7 @@ class _RecBoleCTR(Method):
                              "choose K >= 2 (or set pool_logs=true)")
         self._device = context.device
         cuda = [torch.device(context.device).index or 0] if context.device.startswith("cuda") else []
-        with _torch_threads(self.threads), torch.random.fork_rng(devices=cuda):
+        with torch_threads(self.threads), torch.random.fork_rng(devices=cuda):
             torch.manual_seed(context.seed)
             generator = torch.Generator().manual_seed(context.seed)
             self._extra = {}
@@ -314,7 +287,7 @@ class _RecBoleCTR(Method):
     def score(self, samples: list[Sample]) -> list[float]:
         if self._model is None:
             raise BenchError(f"{self.name}: call fit before score")
-        with _torch_threads(self.threads):
+        with torch_threads(self.threads):
             return self._logits(self._encode([_Row.of(s) for s in samples])).tolist()
 
     def extra_record(self) -> dict[str, Any]:
@@ -342,14 +315,14 @@ class DeepFMFewShot(_RecBoleCTR):
     (liked_flags=false: one item_id_list), all in RecBole's FM and deep parts.""" + _DATA_SEEN
     recbole_model = "DeepFM"
 
-    def _fields(self, config) -> _Fields:
+    def _fields(self, config) -> FieldTable:
         n_users, n_items = len(self._users) + 1, len(self._items) + 1
         fields = {config["USER_ID_FIELD"]: ("TOKEN", "USER_ID", n_users),
                   config["ITEM_ID_FIELD"]: ("TOKEN", "ITEM_ID", n_items)}
         for name in self._history_fields():
             fields[name] = ("TOKEN_SEQ", "INTERACTION", n_items)
         fields[config["LABEL_FIELD"]] = ("FLOAT", "INTERACTION", 1)
-        return _Fields(config, fields)
+        return FieldTable(config, fields)
 
     def _history_fields(self) -> list[str]:
         return ["liked_item_list", "disliked_item_list"] if self.liked_flags else ["item_id_list"]
@@ -383,7 +356,7 @@ class DINFewShot(_RecBoleCTR):
     # Its CPU scores move with the thread count (by ~1e-3 after 5 epochs on movie): threads is in the key.
     operational_parameters = frozenset({"save_model"})
 
-    def _fields(self, config) -> _Fields:
+    def _fields(self, config) -> FieldTable:
         """DIN looks every history entry and the target up in an item feature table by row: rows are
         the item ids themselves, or with liked_flags (item id, flag) pairs, row = item x 4 + flag."""
         import torch
@@ -399,7 +372,7 @@ class DINFewShot(_RecBoleCTR):
             fields["history_flag"] = ("TOKEN", "ITEM", N_FLAGS)
         else:
             item_feat = Interaction({item_id: torch.arange(n_items)})
-        return _Fields(config, fields, user_feat, item_feat)
+        return FieldTable(config, fields, user_feat, item_feat)
 
     def _tensors(self, ids: dict[str, Any]) -> dict[str, Any]:
         import torch

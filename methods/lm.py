@@ -102,8 +102,8 @@ class _LMMethod(Method):
     def _learn_prompt_context(self, shots: list[Sample], context: FitContext) -> None:
         """What the hint needs from the pool: like rates over the pool less the shots' own pairs."""
         if self.hint:
+            from bench.data.item_rates import ItemRates
             from bench.data.splits import pool_without
-            from bench.lm.prompt_options import ItemRates
 
             self._rates = ItemRates(pool_without(context.train_pool, shots))
 

@@ -26,7 +26,6 @@ within each group its AUC is 0.47-0.53. GRU4Rec's logits for both groups are nea
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -34,10 +33,9 @@ import numpy as np
 from bench.data.samples import Item, Sample
 from bench.errors import BenchError
 from bench.metrics import auc
+from bench.recbole_compat import MAX_HISTORY, PADDING, torch_threads
 from bench.run.registry import FitContext, Method, register
 
-MAX_HISTORY = 10
-PADDING = 0
 ANONYMOUS_USER = 1  # samples carry no user id; Caser's user embedding becomes one learned vector
 
 
@@ -61,20 +59,6 @@ class _FieldSizes:
 
     def num(self, field: str) -> int:
         return self._n_items if field == self._item_field else self.user_num
-
-
-@contextmanager
-def _torch_threads(threads: int):
-    """Set the thread count explicitly for the block (oversubscription made RecBole 10x slower here)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if threads > 0:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _text_embedding_module():
@@ -236,7 +220,7 @@ class _RecBoleSequential(Method):
             raise BenchError(f"{self.name} needs at least one training shot; choose K >= 1")
         self._device = context.device
         cuda = [torch.device(context.device).index or 0] if context.device.startswith("cuda") else []
-        with _torch_threads(self.threads), torch.random.fork_rng(devices=cuda):
+        with torch_threads(self.threads), torch.random.fork_rng(devices=cuda):
             torch.manual_seed(context.seed)
             generator = torch.Generator().manual_seed(context.seed)
             self._model = self._build_model(list(context.train_pool) + list(train) + list(valid))
@@ -291,7 +275,7 @@ class _RecBoleSequential(Method):
     def score(self, samples: list[Sample]) -> list[float]:
         if self._model is None:
             raise BenchError(f"{self.name}: call fit before score")
-        with _torch_threads(self.threads):
+        with torch_threads(self.threads):
             if self.text_items:
                 self._add_text_items(samples)
             return self._logits(self._encode(samples)).tolist()

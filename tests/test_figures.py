@@ -13,6 +13,7 @@ from test_report import make_record
 
 from bench.report import figures
 from bench.report import render as report
+from bench.report.styles import row_styles
 
 LONG = {"model": "SmolLM2-135M-Instruct", "preset": "fast", "dtype": "float32", "score": "reference"}
 OTHER = {"model": "SmolLM2-360M-Instruct", "preset": "paper", "dtype": "bfloat16", "score": "batched"}
@@ -90,7 +91,7 @@ def test_both_figures_are_written_as_png_and_pdf_and_stay_compact(tables, paper,
 
 
 def test_every_row_has_its_own_colour_and_marker(tables, paper):
-    styles = figures.row_styles(tables, None)
+    styles = row_styles(tables, None)
     assert set(styles) == set(tables.rows(None))
     assert len({(s.colour, s.marker) for s in styles.values()}) == len(styles)
     fig = figures.draw_auc_vs_k(tables, None, paper)
@@ -103,7 +104,7 @@ def test_every_row_has_its_own_colour_and_marker(tables, paper):
     assert set(drawn) == set(styles)
     assert all(pairs == {(styles[row].colour, styles[row].marker)} for row, pairs in drawn.items())
     plt.close(fig)
-    assert figures.row_styles(tables, None) == styles  # the same on every call
+    assert row_styles(tables, None) == styles  # the same on every call
 
 
 def test_a_single_run_is_hollow_and_several_are_filled(tables, paper):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bench.data.domains import load_domain
+from bench.data.item_rates import ItemRates
 from bench.data.prompts import alpaca_prompt
 from bench.data.splits import pool_without, training_set
 from bench.errors import BenchError
@@ -64,13 +65,14 @@ def _flipped(pool, shot):
 
 def test_the_hint_never_tells_a_shot_its_own_label(data_dir):
     ts = training_set("movie", 16, 0, data_dir)
-    full = prompt_options.ItemRates(ts.pool)
-    reduced = prompt_options.ItemRates(pool_without(ts.pool, ts.shots))
+    full = ItemRates(ts.pool)
+    reduced = ItemRates(pool_without(ts.pool, ts.shots))
     for shot in ts.shots[:4]:
         flipped = [dataclasses.replace(s, label=1 - s.label) if s == shot else s for s in ts.shots]
-        other = prompt_options.ItemRates(pool_without(_flipped(ts.pool, shot), flipped))
-        assert other.note(shot) == reduced.note(shot)  # the hint does not move with the shot's own label
-        assert prompt_options.ItemRates(_flipped(ts.pool, shot)).note(shot) != full.note(shot)  # it would
+        other = ItemRates(pool_without(_flipped(ts.pool, shot), flipped))
+        # the hint does not move with the shot's own label; without pool_without it would
+        assert prompt_options.hint(shot, other) == prompt_options.hint(shot, reduced)
+        assert prompt_options.hint(shot, ItemRates(_flipped(ts.pool, shot))) != prompt_options.hint(shot, full)
     (hinted,) = prompt_options.with_hints(ts.shots[:1], reduced)
     assert "Collaborative hint: the user liked" in alpaca_prompt(hinted) and "movies listed" in hinted.note
 

@@ -228,6 +228,7 @@ def builtin_cards() -> dict[str, Card]:
 #: Built-in domains in report order; cards a user adds come after them.
 BUILTIN_ORDER = ("movie", "book", "movie-temporal")
 _USER_CARDS: dict[str, Card] = {}
+_REGISTERED: dict[tuple[str, ...], list[Card]] = {}  # resolved paths -> their cards, read once
 
 
 def read_cards(path: Path) -> list[Card]:
@@ -245,7 +246,12 @@ def read_cards(path: Path) -> list[Card]:
 
 def register(paths: list[str] | tuple[str, ...]) -> list[Card]:
     """Make the user's cards known to this process (the CLI, and each task that runs cells, calls it).
-    A user card may not take a built-in domain's name; names must be unique among the cards given."""
+    A user card may not take a built-in domain's name; names must be unique among the cards given.
+    The same paths are read once per process (plan, audits and every group of cells call this)."""
+    key = tuple(str(Path(p).resolve()) for p in paths)
+    if key in _REGISTERED:
+        _USER_CARDS.update({card.name: card for card in _REGISTERED[key]})
+        return _REGISTERED[key]
     cards = [c for p in paths for c in read_cards(Path(p))]
     builtin = builtin_cards()
     seen: dict[str, str] = {}
@@ -258,6 +264,7 @@ def register(paths: list[str] | tuple[str, ...]) -> list[Card]:
         seen[card.name] = card.path
     for card in cards:
         _USER_CARDS[card.name] = card
+    _REGISTERED[key] = cards
     return cards
 
 

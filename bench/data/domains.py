@@ -85,7 +85,7 @@ def _how_to_get(card: Card, name: str) -> str:
     return f"run `bench data pull {card.name}` (downloads {url}) or pass --data-dir with a checked copy"
 
 
-def _present(card: Card, root: Path, files: list[str]) -> bool:
+def _present(root: Path, files: list[str]) -> bool:
     return all((root / name).is_file() for name in files)
 
 
@@ -184,12 +184,12 @@ def _load(name: str, card_path: str, card_sha256: str, data_dir: Path | None) ->
         if not data_dir.is_dir():
             raise BenchError(f"data folder {data_dir} does not exist; pass --data-dir with an existing folder "
                              f"(or unset BENCH_DATA_DIR)")
-        if card.builtin or _present(card, data_dir, card.source_files()):
+        if card.builtin or _present(data_dir, card.source_files()):
             return _from_root(card, "data-dir", data_dir)
     if not card.builtin:
         return _from_root(card, "card-folder", Path(card.path).parent)
     cached = cache_dir() / "data"
-    if _present(card, cached, card.source_files(source)):
+    if _present(cached, card.source_files(source)):
         return _from_root(card, "cache", cached)
     if card.embedded:
         folder = _embedded_folder(card)

@@ -14,10 +14,10 @@ never tells its own label (the same rule as the `stack` hybrid, `bench.data.spli
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 
 import numpy as np
 
+from bench.data.item_rates import ItemRates
 from bench.data.samples import Sample
 from bench.errors import BenchError
 
@@ -53,25 +53,15 @@ def retrieved(samples: list[Sample], method: str, device: str = "cpu") -> list[S
     return out
 
 
-class ItemRates:
-    """Like counts per (domain, item) over a pool's interactions (history entries and targets)."""
-
-    def __init__(self, pool: list[Sample]) -> None:
-        self.likes: Counter[tuple[str, str]] = Counter()
-        self.counts: Counter[tuple[str, str]] = Counter()
-        for s in pool:
-            for item_id, liked in [(h.item.id, h.liked) for h in s.history] + [(s.target.id, bool(s.label))]:
-                self.counts[(s.domain, item_id)] += 1
-                self.likes[(s.domain, item_id)] += liked
-
-    def note(self, sample: Sample) -> str:
-        listed = len(sample.history)
-        liked = sum(h.liked for h in sample.history)
-        count = self.counts[(sample.domain, sample.target.id)]
-        item = (f"other users liked this {sample.noun} in {self.likes[(sample.domain, sample.target.id)]} of its "
-                f"{count} ratings" if count else f"no other user has rated this {sample.noun}")
-        return f"Collaborative hint: the user liked {liked} of the {listed} {sample.noun}s listed; {item}."
+def hint(sample: Sample, rates: ItemRates) -> str:
+    """The prompt line: the user's like ratio over the listed items and the target's like rate in the pool."""
+    listed = len(sample.history)
+    liked = sum(h.liked for h in sample.history)
+    likes, count = rates.of(sample)
+    item = (f"other users liked this {sample.noun} in {likes} of its {count} ratings" if count
+            else f"no other user has rated this {sample.noun}")
+    return f"Collaborative hint: the user liked {liked} of the {listed} {sample.noun}s listed; {item}."
 
 
 def with_hints(samples: list[Sample], rates: ItemRates) -> list[Sample]:
-    return [dataclasses.replace(s, note=rates.note(s)) for s in samples]
+    return [dataclasses.replace(s, note=hint(s, rates)) for s in samples]

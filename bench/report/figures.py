@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,10 +34,20 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+
+from bench.report.styles import (  # noqa: E402
+    EXTRA_PLAN_STYLES,
+    FAMILY_NAMES,
+    PLAN_STYLES,
+    Style,
+    family,
+    ordered_rows,
+    row_methods,
+    row_styles,
+)
 
 if TYPE_CHECKING:
     from bench.report.aggregate import Cell, Tables
@@ -50,98 +59,6 @@ CHANCE = 50.0
 CHANCE_COLOUR = "#8c8c8c"
 PAPER_LABEL = "paper: TALLRec on LLaMA-7B (published, full test set)"
 
-#: Method families, in the order the report lists rows; a method belongs to the first family with a
-#: prefix it starts with (gru4rec-text is sequential), anything else to "other methods".
-FAMILIES = (("training-free baselines", ("random", "popularity", "like-ratio")),
-            ("sequential recommenders", ("gru4rec", "caser", "sasrec")),
-            ("language models", ("zero-shot", "icl", "tallrec")))
-OTHER_FAMILY = "other methods"
-
-#: One colour per method, distinct over all methods (so a (colour, marker) pair names one row) and
-#: well apart inside each family; a -text variant is a paler shade of its ID model's colour.
-METHOD_COLOURS = {
-    "random": "#7f7f7f", "popularity": "#8c564b", "like-ratio": "#e377c2",
-    "gru4rec": "#1f77b4", "gru4rec-text": "#17becf", "caser": "#ff7f0e",
-    "sasrec": "#2ca02c", "sasrec-text": "#bcbd22",
-    "zero-shot": "#9467bd", "icl": "#b8860b", "tallrec": "#d62728",
-}
-EXTRA_COLOURS = ("#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1")
-#: A method's n-th configuration (in row order) gets the n-th marker and line style. Every marker can be
-#: drawn hollow, which is how a single run is shown.
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "p", "h", "<", ">", "8")
-LINESTYLES = ("-", "--", ":", "-.")
-#: Training plans in the cross-domain figure: colour and marker (a palette apart from the methods').
-PLAN_STYLES = {"movie": ("#1b9e77", "o"), "book": ("#d95f02", "s"), "both": ("#7570b3", "D")}
-EXTRA_PLAN_STYLES = (("#e7298a", "^"), ("#66a61e", "v"), ("#a6761d", "P"))
-
-
-@dataclass(frozen=True)
-class Style:
-    """How one row (method configuration) is drawn."""
-
-    colour: str
-    marker: str
-    linestyle: str
-
-
-# ---------------------------------------------------------------------------------------------
-# Rows: method, family, style
-
-
-def _row_methods(tables: Tables, test_size: int | None) -> dict[str, str]:
-    """Row label -> its method's name (from the cells, not parsed from the label)."""
-    return {k[4]: c.method for k, c in tables.cells.items() if k[0] == test_size}
-
-
-def family(method: str) -> str:
-    """The method family a method belongs to (see FAMILIES)."""
-    return next((name for name, prefixes in FAMILIES if method.startswith(prefixes)), OTHER_FAMILY)
-
-
-FAMILY_NAMES = tuple(name for name, _ in FAMILIES) + (OTHER_FAMILY,)
-
-
-def ordered_rows(tables: Tables, test_size: int | None) -> list[str]:
-    """The test set's rows by family, then method, then the report's row order: a method's
-    configurations stay together (gru4rec, gru4rec[...], then gru4rec-text, ...)."""
-    methods = _row_methods(tables, test_size)
-    rows = tables.rows(test_size)
-    first = {}
-    for i, r in enumerate(rows):
-        first.setdefault(methods[r], i)
-    return sorted(rows, key=lambda r: (FAMILY_NAMES.index(family(methods[r])), first[methods[r]], rows.index(r)))
-
-
-def _shade(colour: str, step: int) -> str:
-    """`colour` mixed with black by `step` steps (a fallback that keeps (colour, marker) pairs distinct)."""
-    return to_hex(tuple(c * 0.75 ** step for c in to_rgb(colour)))
-
-
-def row_styles(tables: Tables, test_size: int | None) -> dict[str, Style]:
-    """Row -> Style for every row of the test set: one colour per method, one marker and line style per
-    configuration of it, each (colour, marker) pair used once. A pure function of the test set's rows,
-    so a row looks the same in every figure that styles rows (the cross-domain figure names them on its
-    axis instead and spends colour on the training plan)."""
-    methods = _row_methods(tables, test_size)
-    unknown = sorted({m for m in methods.values() if m not in METHOD_COLOURS})
-    colours = dict(METHOD_COLOURS)
-    colours.update({m: EXTRA_COLOURS[i % len(EXTRA_COLOURS)] for i, m in enumerate(unknown)})
-    variants: dict[str, int] = {}
-    used: set[tuple[str, str]] = set()
-    styles = {}
-    for row in ordered_rows(tables, test_size):
-        method = methods[row]
-        n = variants.get(method, 0)
-        variants[method] = n + 1
-        i = n
-        while True:
-            colour = _shade(colours[method], i // len(MARKERS))
-            if (colour, MARKERS[i % len(MARKERS)]) not in used:
-                break
-            i += 1
-        used.add((colour, MARKERS[i % len(MARKERS)]))
-        styles[row] = Style(colour, MARKERS[i % len(MARKERS)], LINESTYLES[n % len(LINESTYLES)])
-    return styles
 
 
 def _has_value(cell: Cell | None) -> bool:
@@ -242,7 +159,7 @@ def draw_auc_vs_k(tables: Tables, test_size: int | None, paper: list[PaperRow]) 
     """The AUC-against-K figure, unsaved (see the module docstring)."""
     shots = tables.shots(test_size)
     styles = row_styles(tables, test_size)
-    methods = _row_methods(tables, test_size)
+    methods = row_methods(tables, test_size)
     rows = [r for r in ordered_rows(tables, test_size)
             if any(_has_value(tables.get(test_size, d, d, k, r)) for d in tables.domains() for k in shots)]
     domains = [d for d in tables.domains() if any(_has_value(tables.get(test_size, d, d, k, r)) for k in shots for r in rows)]
@@ -334,7 +251,7 @@ def draw_cross_domain(tables: Tables, test_size: int | None) -> Figure:
     title = f"Cross-domain AUC x 100, {_subset_title(test_size)}"
     if not rows or not tests:
         return _empty(plt.figure(figsize=(6, 2)), f"{title}: no cross-domain results")
-    methods = _row_methods(tables, test_size)
+    methods = row_methods(tables, test_size)
     cells = [c for k, c in tables.cells.items() if k[0] == test_size and k[4] in rows and c.records]
     lows, highs = [CHANCE], [CHANCE + 5]
     for c in cells:
