@@ -58,6 +58,9 @@ CONFIGS: dict[str, dict[str, str]] = {
     # 96 steps, selection on 128 samples every 16 steps, stopping after 3 evaluations without a gain
     "cpu-f-logodds": {**CPU_A, "epochs": "24", "warmup_steps": "8", "eval_steps": "16", "patience": "3",
                       "valid_size": "128", "score": "logodds"},
+    # cpu-f's 96 steps at K=64 (16 steps of 4 an epoch): 6 epochs
+    "cpu-g-logodds": {**CPU_A, "epochs": "6", "warmup_steps": "8", "eval_steps": "16", "patience": "3",
+                      "valid_size": "128", "score": "logodds"},
 }
 BOOK_EXTRA = {"max_forward_tokens": "2048"}  # book prompts are long; chunking bounds memory (same loss)
 
