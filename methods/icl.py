@@ -8,14 +8,13 @@ endpoint, model and the full request, so a rerun or a resumed run sends nothing 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import re
-import threading
 import time
 import tomllib
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import bench
 from bench.data.prompts import ANSWERS, input_text, instruction
 from bench.data.samples import Sample
 from bench.errors import BenchError
-from bench.lm.response_cache import ResponseCache
+from bench.lm.caching import CachingChat
 from bench.run.registry import FitContext, Method, register
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -174,7 +173,6 @@ class InContextChat(Method):
         if k < 0 or concurrency < 1 or max_retries < 0 or timeout <= 0:
             raise BenchError("icl needs k >= 0, concurrency >= 1, max_retries >= 0 and timeout > 0")
         self._examples: list[Sample] = []
-        self._lock = threading.Lock()
         self._reset_counts()
 
     # -- harness interface -------------------------------------------------------------------------
@@ -190,29 +188,11 @@ class InContextChat(Method):
     def score(self, samples: list[Sample]) -> list[float]:
         self._reset_counts()
         samples = self._prompted(samples)
-        cache = ResponseCache()
-        try:
-            requests = [self.request_for(s) for s in samples]
-            bodies: list[dict[str, Any] | None] = [cache.get(self.base_url, r) for r in requests]
-            for body in bodies:
-                if body is not None:
-                    self._count(body, sent=False)
-            missing = [i for i, b in enumerate(bodies) if b is None]
-            if missing:
-                client = self._client()
-                with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-                    futures = {pool.submit(self._send, client, cache, requests[i]): i for i in missing}
-                    try:
-                        for future in as_completed(futures):
-                            bodies[futures[future]] = future.result()
-                    except BaseException:
-                        # stop queued requests; the pool's exit waits for those in flight, whose
-                        # answers land in the cache, so nothing answered is lost
-                        for future in futures:
-                            future.cancel()
-                        raise
-        finally:
-            cache.close()
+        requests = [self.request_for(s) for s in samples]
+        chat = CachingChat(self.base_url, lambda: functools.partial(self._send, self._client()), self.concurrency)
+        bodies, sent = chat.answers(requests)
+        for body, was_sent in zip(bodies, sent, strict=True):
+            self._count(body, sent=was_sent)
         scores = []
         for body in bodies:
             value, from_logprobs = score_response(body)
@@ -308,8 +288,9 @@ class InContextChat(Method):
         return (f"{where} refused the prompt as longer than its context (HTTP {status}): {prompt}, {context}. "
                 f"{fixes}; a rerun fails the same way until then. The server said: {said}")
 
-    def _send(self, client, cache: ResponseCache, request: dict[str, Any]) -> dict[str, Any]:
-        """One request through the client's retries; the answer is cached before it is returned."""
+    def _send(self, client, request: dict[str, Any]) -> dict[str, Any]:
+        """One request through the client's retries (malformed answers retried here); `CachingChat`
+        caches what it returns."""
         import openai
 
         where = f"{self.base_url} (model {self.model})"
@@ -336,8 +317,6 @@ class InContextChat(Method):
                     continue
                 raise BenchError(f"{where} returned a malformed response (not a chat completion) "
                                  f"{self.max_retries + 1} times; check the server, then rerun to resume") from None
-            cache.put(self.base_url, request, body)
-            self._count(body, sent=True)
             return body
         raise AssertionError("unreachable")
 
@@ -350,11 +329,10 @@ class InContextChat(Method):
 
     def _count(self, body: dict[str, Any], sent: bool) -> None:
         usage = body.get("usage") or {}
-        with self._lock:
-            self._requests += 1
-            self._no_usage += not usage
-            for name in ("prompt_tokens", "completion_tokens"):
-                self._usage[name] += int(usage.get(name) or 0)
-                if sent:
-                    self._usage_sent[name] += int(usage.get(name) or 0)
-            self._sent += sent
+        self._requests += 1
+        self._no_usage += not usage
+        for name in ("prompt_tokens", "completion_tokens"):
+            self._usage[name] += int(usage.get(name) or 0)
+            if sent:
+                self._usage_sent[name] += int(usage.get(name) or 0)
+        self._sent += sent

@@ -1,15 +1,18 @@
-"""The cache composed around the LM scorer: a prompt scored once in a process is answered from the cache,
-for any method that asks (zero-shot, and stack's LM feature), with the very same log-probs."""
+"""The caches composed around what they cache. The LM scorer's: a prompt scored once in a process is
+answered from the cache, for any method that asks (zero-shot, and stack's LM feature), with the very same
+log-probs. The chat endpoint's (icl; end to end against a real server in test_icl.py): nothing cached is
+sent again, nothing answered is lost when a later request fails, no connection when all is cached."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bench.data.domains import load_domain
 from bench.lm import caching
-from bench.lm.caching import CachingScorer
+from bench.lm.caching import CachingChat, CachingScorer
 from bench.lm.models import load
 from bench.run import registry
 
@@ -29,3 +32,33 @@ def test_a_prompt_is_scored_once_per_process_and_model(data_dir: Path):
     method.score(test)
     assert method.extra_record()["reused_scores"] == 6 and method.extra_record()["scored_prompts"] == 0
     np.testing.assert_array_equal(np.asarray([method.sample_values()["log_p_yes"]]).T[:, 0], both[:, 0])
+
+
+def test_the_chat_cache_sends_only_what_it_lacks_and_keeps_answers_across_a_failure(tmp_path: Path):
+    requests = [{"model": "m", "messages": [{"role": "user", "content": f"q{i}"}]} for i in range(5)]
+    sent: list[str] = []
+
+    def connect():
+        def send(request):
+            question = request["messages"][0]["content"]
+            sent.append(question)
+            if question == "q3":
+                raise RuntimeError("server gone")
+            return {"answer": question.upper()}
+        return send
+
+    chat = CachingChat("http://127.0.0.1:1/v1", connect, concurrency=1, cache_path=tmp_path / "c.sqlite")
+    with pytest.raises(RuntimeError, match="server gone"):
+        chat.answers(requests)
+    answered = [q for q in sent if q != "q3"]  # q4 may have gone out before the failure was seen
+    assert sent[:4] == ["q0", "q1", "q2", "q3"]
+    chat_ok = CachingChat("http://127.0.0.1:1/v1", lambda: lambda r: {"answer": "late"}, cache_path=tmp_path / "c.sqlite")
+    bodies, was_sent = chat_ok.answers(requests)
+    assert [q for q, s in zip([f"q{i}" for i in range(5)], was_sent, strict=True) if not s] == answered
+    assert [b["answer"] for b in bodies] == [q.upper() if q in answered else "late" for q in [f"q{i}" for i in range(5)]]
+
+    def no_connection():
+        raise AssertionError("connect() called though every answer is cached")
+
+    bodies, was_sent = CachingChat("http://127.0.0.1:1/v1", no_connection, cache_path=tmp_path / "c.sqlite").answers(requests)
+    assert not any(was_sent) and bodies[3]["answer"] == "late"

@@ -1,7 +1,11 @@
-"""A cache composed around the LM scorer, as lm-evaluation-harness's `CachingLM` wraps an LM: the
-method asks for log-probs, the wrapper answers what it has seen and scores only the rest.
+"""Caches composed around what they cache, as lm-evaluation-harness's `CachingLM` wraps an LM: the
+method asks its question, the wrapper answers what it has seen and passes on only the rest.
 
-Why in-process only: an untuned model's log P(Yes), log P(No) for a prompt do not depend on K, seed
+`CachingScorer` wraps a local model's scorer (log P(Yes), log P(No) per prompt), in-process.
+`CachingChat` wraps a chat endpoint (`icl`): answers persist in `bench.lm.response_cache`, so a rerun
+or a resumed run sends nothing already answered, and the method's sender knows nothing of the cache.
+
+Why the scorer's cache is in-process only: an untuned model's log P(Yes), log P(No) for a prompt do not depend on K, seed
 or batch company (the scorer is batch-invariant), so every cell of one run that scores the same
 prompts with the same model on the same device shares them (zero-shot across K and seeds, the
 `stack` hybrid's LM feature beside a zero-shot cell). Nothing is kept across processes, so
@@ -10,6 +14,8 @@ prompts with the same model on the same device shares them (zero-shot across K a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
@@ -39,3 +45,49 @@ class CachingScorer:
             cache.update(zip([t for t, _ in missing], fresh, strict=True))
         self.scored, self.reused = len(missing), len(samples) - len(missing)
         return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, 2))
+
+
+Send = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class CachingChat:
+    """Chat requests to one endpoint through the persistent response cache.
+
+    `connect()` is called only when some request is not cached (so a fully cached rerun needs no API
+    key), and returns the function that sends one request and returns its answer (retries are its
+    business). Missing requests go out `concurrency` at a time; each answer is cached the moment it
+    arrives, and on an error the queued requests are cancelled while those in flight finish and are
+    cached, so nothing answered is lost."""
+
+    def __init__(self, endpoint: str, connect: Callable[[], Send], concurrency: int = 1, cache_path=None) -> None:
+        self.endpoint, self.connect, self.concurrency, self.cache_path = endpoint, connect, concurrency, cache_path
+
+    def answers(self, requests: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[bool]]:
+        """The answer to each request, in order, and whether it was sent now (False: from the cache)."""
+        from bench.lm.response_cache import ResponseCache
+
+        cache = ResponseCache(self.cache_path)
+        try:
+            bodies: list[dict[str, Any] | None] = [cache.get(self.endpoint, r) for r in requests]
+            missing = [i for i, b in enumerate(bodies) if b is None]
+            if missing:
+                send = self.connect()
+
+                def fetch(request: dict[str, Any]) -> dict[str, Any]:
+                    body = send(request)
+                    cache.put(self.endpoint, request, body)
+                    return body
+
+                with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                    futures = {pool.submit(fetch, requests[i]): i for i in missing}
+                    try:
+                        for future in as_completed(futures):
+                            bodies[futures[future]] = future.result()
+                    except BaseException:
+                        for future in futures:
+                            future.cancel()
+                        raise
+        finally:
+            cache.close()
+        sent = set(missing)
+        return [b for b in bodies if b is not None], [i in sent for i in range(len(requests))]
