@@ -227,6 +227,8 @@ def test_protocol_section_compares_gaps_to_like_ratio_across_the_two_splits(monk
         for seed in (0, 1):
             recs.append(make_record("like-ratio", domain, domain, 16, seed, signal=0.4, deterministic=True))
             recs.append(make_record("popularity", domain, domain, 16, seed, signal=pop_signal, deterministic=True))
+            recs.append(make_record("like-ratio", domain, domain, 64, seed, signal=0.4, deterministic=True))
+    recs.append(make_record("popularity", "movie", "movie", 64, 0, signal=0.8, deterministic=True))
     tables = aggregate(recs)
     text = protocol_markdown(tables)
     assert tables.domains() == ["movie", "movie-temporal"]
@@ -234,4 +236,5 @@ def test_protocol_section_compares_gaps_to_like_ratio_across_the_two_splits(monk
     movie, temporal = (100 * tables.get(None, d, d, 16, "popularity").mean for d in ("movie", "movie-temporal"))
     assert f"{movie:.2f} / {temporal:.2f}" in row
     assert float(re.search(r"points\): popularity ([+-]\d+\.\d+)", text).group(1)) < 0
+    assert "not run" in row.split("|")[-2] and "nan" not in text  # K=64: popularity has movie only
     assert protocol_markdown(aggregate([r for r in recs if r["test"] == "movie"])) == ""

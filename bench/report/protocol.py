@@ -23,6 +23,14 @@ def _mean(tables: Tables, domain: str, k: int, row: str) -> float:
     return 100 * cell.mean if cell is not None and cell.records else math.nan
 
 
+def _text(value: float) -> str:
+    return "not run" if math.isnan(value) else f"{value:.2f}"
+
+
+def _gap(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:+.2f}"
+
+
 def protocol_markdown(tables: Tables) -> str:
     """A table of the rows with full-test-set results on both domains, and one sentence per row on how
     its gap to like-ratio moves; empty when either domain has none."""
@@ -44,7 +52,7 @@ def protocol_markdown(tables: Tables) -> str:
         for k in ks:
             a, b = (_mean(tables, d, k, row) for d in PAIR)
             ga, gb = (_mean(tables, d, k, row) - _mean(tables, d, k, ANCHOR) for d in PAIR)
-            cells.append(f"{a:.2f} / {b:.2f}" + ("" if row == ANCHOR else f" ({ga:+.2f} / {gb:+.2f})"))
+            cells.append(f"{_text(a)} / {_text(b)}" + ("" if row == ANCHOR else f" ({_gap(ga)} / {_gap(gb)})"))
             if not math.isnan(gb - ga):
                 moves.append(gb - ga)
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
