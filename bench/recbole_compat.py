@@ -16,6 +16,11 @@ tests/test_recbole_compat.py that fails without it:
   `load_checkpoint()` loads them with `weights_only=False` (only for files this tool wrote).
 - pandas 3 silently skips RecBole's NaN filling; that lives in RecBole's `Dataset`, which this project
   does not use (it feeds `Interaction` batches to the models itself), and pyproject pins `pandas<3`.
+
+It also holds what methods/sequential.py and methods/ctr.py share to drive RecBole models without a
+RecBole `Dataset` (not workarounds, so without such tests): the history length and padding index,
+`torch_threads`, `FieldTable` (the Dataset stand-in DeepFM's and DIN's constructors read), and the
+`interaction` / `batched_logits` / checkpoint helpers.
 """
 
 from __future__ import annotations

@@ -62,3 +62,26 @@ def test_the_chat_cache_sends_only_what_it_lacks_and_keeps_answers_across_a_fail
 
     bodies, was_sent = CachingChat("http://127.0.0.1:1/v1", no_connection, cache_path=tmp_path / "c.sqlite").answers(requests)
     assert not any(was_sent) and bodies[3]["answer"] == "late"
+
+
+def test_the_chat_cache_keeps_request_order_under_concurrency_and_sends_a_repeated_request_once(tmp_path: Path):
+    import threading
+    import time
+
+    questions = ["a", "b", "c", "a", "d"]
+    requests = [{"model": "m", "messages": [{"role": "user", "content": q}]} for q in questions]
+    sent: list[str] = []
+    lock = threading.Lock()
+
+    def send(request):
+        question = request["messages"][0]["content"]
+        time.sleep({"a": 0.3, "b": 0.2, "c": 0.1}.get(question, 0.0))  # earlier requests finish later
+        with lock:
+            sent.append(question)
+        return {"answer": question.upper()}
+
+    bodies, was_sent = CachingChat("http://127.0.0.1:1/v1", lambda: send, concurrency=3,
+                                   cache_path=tmp_path / "c.sqlite").answers(requests)
+    assert [b["answer"] for b in bodies] == ["A", "B", "C", "A", "D"]
+    assert sorted(sent) == ["a", "b", "c", "d"] and sent[0] != "a"  # "a" went out once, and finished late
+    assert was_sent == [True, True, True, False, True]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -214,3 +215,16 @@ def test_an_ambiguous_author_is_an_error_naming_the_record(tmp_path, data_dir, c
     (tmp_path / "elsewhere").mkdir()  # a data folder without the card's files: the card's folder is used
     code, err = audit_exit(capsys, card, "ambiguous", tmp_path / "elsewhere")
     assert code == 2 and "\n" not in err and re.search(r"files/test.json record 3 .*ambiguous item list", err)
+
+
+def test_a_card_is_read_once_per_process_until_its_file_changes(tmp_path, monkeypatch):
+    monkeypatch.setattr(cards, "_USER_CARDS", {})  # leave other tests' domains as they were
+    path = write_card(tmp_path / "cards", JSON_CARD)
+    (first,) = cards.register([str(path)])
+    assert cards.register([str(path)])[0] is first  # unchanged: not read again
+    path.write_text(JSON_CARD.replace('noun = "book"', 'noun = "novel"'))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # a later edit, whatever the clock
+    (edited,) = cards.register([str(path)])
+    assert edited.noun == "novel" and cards.get("mybook").noun == "novel"
+    write_card(tmp_path / "cards", JSON_CARD.replace('"mybook"', '"mybook2"'), "second.toml")
+    assert {c.name for c in cards.register([str(tmp_path / "cards")])} == {"mybook", "mybook2"}  # an added card is seen

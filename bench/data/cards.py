@@ -228,7 +228,7 @@ def builtin_cards() -> dict[str, Card]:
 #: Built-in domains in report order; cards a user adds come after them.
 BUILTIN_ORDER = ("movie", "book", "movie-temporal")
 _USER_CARDS: dict[str, Card] = {}
-_REGISTERED: dict[tuple[str, ...], list[Card]] = {}  # resolved paths -> their cards, read once
+_REGISTERED: dict[tuple, list[Card]] = {}  # card files (path, mtime, size) -> their cards, read once
 
 
 def read_cards(path: Path) -> list[Card]:
@@ -247,11 +247,11 @@ def read_cards(path: Path) -> list[Card]:
 def register(paths: list[str] | tuple[str, ...]) -> list[Card]:
     """Make the user's cards known to this process (the CLI, and each task that runs cells, calls it).
     A user card may not take a built-in domain's name; names must be unique among the cards given.
-    The same paths are read once per process (plan, audits and every group of cells call this)."""
-    key = tuple(str(Path(p).resolve()) for p in paths)
-    if key in _REGISTERED:
+    Unchanged card files are read once per process (plan, audits and every group of cells call this)."""
+    key = _files_key(paths)
+    if key is not None and key in _REGISTERED:
         _USER_CARDS.update({card.name: card for card in _REGISTERED[key]})
-        return _REGISTERED[key]
+        return list(_REGISTERED[key])
     cards = [c for p in paths for c in read_cards(Path(p))]
     builtin = builtin_cards()
     seen: dict[str, str] = {}
@@ -264,8 +264,19 @@ def register(paths: list[str] | tuple[str, ...]) -> list[Card]:
         seen[card.name] = card.path
     for card in cards:
         _USER_CARDS[card.name] = card
-    _REGISTERED[key] = cards
+    if key is not None:
+        _REGISTERED[key] = list(cards)
     return cards
+
+
+def _files_key(paths: list[str] | tuple[str, ...]) -> tuple | None:
+    """The card files behind `paths` with their size and modification time: an edited, added or removed
+    card is read again. None when a path cannot be listed (read_cards then says what is wrong)."""
+    try:
+        files = [f for p in map(Path, paths) for f in (sorted(p.glob("*.toml")) if p.is_dir() else [p])]
+        return tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    except OSError:
+        return None
 
 
 def all_cards() -> dict[str, Card]:

@@ -60,7 +60,6 @@ CHANCE_COLOUR = "#8c8c8c"
 PAPER_LABEL = "paper: TALLRec on LLaMA-7B (published, full test set)"
 
 
-
 def _has_value(cell: Cell | None) -> bool:
     return cell is not None and bool(cell.records)
 
