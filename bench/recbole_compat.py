@@ -168,9 +168,9 @@ def torch_threads(threads: int):
 
 
 class FieldTable:
-    """A stand-in for the part of a RecBole Dataset that DeepFM's and DIN's constructors read: the fields with their
-    type and source (`fields`, `field2type`, `field2source`), how many ids each has (`num`), the user
-    and item feature tables (DIN: `get_user_feature`, `get_item_feature`) and `config`."""
+    """A stand-in for the part of a RecBole Dataset that DeepFM's and DIN's constructors read: the
+    fields with their type and source (`fields`, `field2type`, `field2source`), how many ids each has
+    (`num`), the user and item feature tables (DIN: `get_user_feature`, `get_item_feature`), `config`."""
 
     def __init__(self, config, fields: dict[str, tuple[str, str, int]], user_feat=None, item_feat=None):
         from recbole.utils import FeatureSource, FeatureType

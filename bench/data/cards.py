@@ -274,7 +274,7 @@ def _files_key(paths: list[str] | tuple[str, ...]) -> tuple | None:
     card is read again. None when a path cannot be listed (read_cards then says what is wrong)."""
     try:
         files = [f for p in map(Path, paths) for f in (sorted(p.glob("*.toml")) if p.is_dir() else [p])]
-        return tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+        return tuple((str(f.resolve()), st.st_mtime_ns, st.st_size) for f in files for st in [f.stat()])
     except OSError:
         return None
 

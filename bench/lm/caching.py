@@ -7,8 +7,8 @@ or a resumed run sends nothing already answered, and the method's sender knows n
 
 Why the scorer's cache is in-process only: an untuned model's log P(Yes), log P(No) for a prompt do
 not depend on K, seed or batch company (the scorer is batch-invariant), so every cell of one run that
-scores the same prompts with the same model on the same device shares them (zero-shot across K and seeds, the
-`stack` hybrid's LM feature beside a zero-shot cell). Nothing is kept across processes, so
+scores the same prompts with the same model on the same device shares them (zero-shot across K and
+seeds, the `stack` hybrid's LM feature beside a zero-shot cell). Nothing is kept across processes, so
 `bench check` and a rerun always compute afresh.
 """
 
