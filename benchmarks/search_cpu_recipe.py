@@ -65,6 +65,9 @@ CONFIGS: dict[str, dict[str, str]] = {
     # cpu-f's 96 steps at K=64 (16 steps of 4 an epoch): 6 epochs
     "cpu-g-logodds": {**CPU_A, "epochs": "6", "warmup_steps": "8", "eval_steps": "16", "patience": "3",
                       "valid_size": "128", "score": "logodds"},
+    # cpu-h's answer-only loss at K=64 (cpu-g's 96 steps)
+    "cpu-i-logodds": {**CPU_A, "epochs": "6", "warmup_steps": "8", "eval_steps": "16", "patience": "3",
+                      "valid_size": "128", "train_on_inputs": "false", "score": "logodds"},
 }
 BOOK_EXTRA = {"max_forward_tokens": "2048"}  # book prompts are long; chunking bounds memory (same loss)
 

@@ -40,7 +40,7 @@ PAPER = {
     "learning_rate": 1e-4, "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
     "target_modules": "q_proj,v_proj", "batch_size": 128, "micro_batch_size": 32, "epochs": 200,
     "eval_steps": 0, "patience": 10, "cutoff_len": 512, "warmup_steps": 20, "valid_size": 0,
-    "train_on_inputs": True,
+    "train_on_inputs": True, "max_steps": 0, "score": "reference", "share_prefix": False,
 }
 # Fits the CPU budget of a default run: few optimizer steps at a larger learning rate, selection on a
 # fixed 64-sample validation subset. Same LoRA shape, prompt and loss as the paper.
@@ -48,7 +48,16 @@ FAST = {
     **PAPER, "learning_rate": 1e-3, "micro_batch_size": 16, "epochs": 6, "eval_steps": 2, "patience": 2,
     "warmup_steps": 0, "valid_size": 64,
 }
-PRESETS = {"paper": PAPER, "fast": FAST}
+# Chosen on validation AUC only (docs/cpu-recipe.md): the paper's LoRA shape and prompt, the loss on the
+# answer only, 96 small steps whatever K (24 epochs at K=16, 6 at K=64), selection on 128 validation
+# samples every 16 steps, log-odds scores, the shared preamble run once. About 12 minutes of tuning per
+# cell on a 2-core CPU.
+CPU = {
+    **PAPER, "learning_rate": 5e-4, "batch_size": 4, "micro_batch_size": 4, "epochs": 24, "max_steps": 96,
+    "warmup_steps": 8, "eval_steps": 16, "patience": 3, "valid_size": 128, "train_on_inputs": False,
+    "score": "logodds", "share_prefix": True,
+}
+PRESETS = {"paper": PAPER, "fast": FAST, "cpu": CPU}
 
 
 def _lm_device(requested: str) -> str:
@@ -221,9 +230,11 @@ def _preset_value(preset: dict, key: str, value: Any) -> Any:
 class TallRec(_LMMethod):
     """LoRA rec-tuning of a causal LM on the K shots (peft), best adapter by validation AUC (TALLRec).
 
-    `preset`: `paper` (the authors' settings) or `fast` (fits a CPU run); `auto` picks paper on a CUDA
-    machine and fast otherwise. Every hyperparameter left unset takes the preset's value; all are
-    recorded. `instruction_data`: an Alpaca-format JSON file for an optional first instruction-tuning
+    `preset`: `paper` (the authors' settings), `cpu` (a recipe chosen on validation AUC for a 2-core
+    CPU: answer-only loss, 96 small steps, log-odds; docs/cpu-recipe.md) or `fast` (a few steps, for the
+    bounded cell of the default run); `auto` picks paper on a CUDA machine and cpu otherwise. Every
+    hyperparameter left unset (`score` and `share_prefix` too) takes the preset's value; all are
+    recorded. `max_steps`: at most this many optimizer steps (0: `epochs` decide). `instruction_data`: an Alpaca-format JSON file for an optional first instruction-tuning
     stage, cached and reused as the starting adapter. `score`: `reference` or `logodds`.
     `share_prefix`: run the preamble every training prompt shares once per micro-batch (about a third
     fewer tokens on movie; the same loss, except that LoRA dropout on those tokens draws one mask per
@@ -234,37 +245,40 @@ class TallRec(_LMMethod):
 
     cross_domain = True
     # Added after the first tallrec cells were recorded; off, it is the authors' computation.
-    key_neutral_defaults = {**_LMMethod.key_neutral_defaults, "share_prefix": False, "max_forward_tokens": 0}
+    key_neutral_defaults = {**_LMMethod.key_neutral_defaults, "share_prefix": False, "max_forward_tokens": 0,
+                            "max_steps": 0}
 
-    def __init__(self, *, model: str = DEFAULT_MODEL, score: str = "reference", preset: str = "auto",
+    def __init__(self, *, model: str = DEFAULT_MODEL, score: str | None = None, preset: str = "auto",
                  learning_rate: float | None = None, lora_r: int | None = None, lora_alpha: int | None = None,
                  lora_dropout: float | None = None, target_modules: str | None = None,
                  batch_size: int | None = None, micro_batch_size: int | None = None, epochs: int | None = None,
                  eval_steps: int | None = None, patience: int | None = None, cutoff_len: int | None = None,
                  warmup_steps: int | None = None, valid_size: int | None = None,
                  train_on_inputs: bool | None = None, instruction_data: str = "", instruction_epochs: int = 1,
-                 share_prefix: bool = False, max_forward_tokens: int = 0, score_batch_size: int = 16,
-                 history: str = "recent", hint: bool = False) -> None:
+                 share_prefix: bool | None = None, max_forward_tokens: int = 0, max_steps: int | None = None,
+                 score_batch_size: int = 16, history: str = "recent", hint: bool = False) -> None:
         from bench.run.provenance import default_device
 
         if preset == "auto":
-            preset = "paper" if default_device() == "cuda" else "fast"
+            preset = "paper" if default_device() == "cuda" else "cpu"
         if preset not in PRESETS:
             raise BenchError(f"tallrec.preset must be one of auto, {', '.join(PRESETS)}; got {preset!r}")
         chosen = PRESETS[preset]
         self.model = model
-        self.score_kind = self._check_score_kind(score)
+        self.score_kind = self._check_score_kind(_preset_value(chosen, "score", score))
         self._set_prompt_options(history, hint)
         self.preset = preset
         given = dict(learning_rate=learning_rate, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                      target_modules=target_modules, batch_size=batch_size, micro_batch_size=micro_batch_size,
                      epochs=epochs, eval_steps=eval_steps, patience=patience, cutoff_len=cutoff_len,
-                     warmup_steps=warmup_steps, valid_size=valid_size, train_on_inputs=train_on_inputs)
+                     warmup_steps=warmup_steps, valid_size=valid_size, train_on_inputs=train_on_inputs,
+                     max_steps=max_steps, share_prefix=share_prefix)
         for key, value in given.items():
             setattr(self, key, _preset_value(chosen, key, value))
         if self.micro_batch_size <= 0 or self.batch_size <= 0:
             raise BenchError("tallrec.batch_size and micro_batch_size must be positive")
-        self.share_prefix = share_prefix  # registry.build turns "true"/"false" into a bool
+        if self.max_steps < 0:
+            raise BenchError(f"tallrec.max_steps must be 0 (epochs decide) or positive, got {self.max_steps}")
         if max_forward_tokens < 0:
             raise BenchError(f"tallrec.max_forward_tokens must be 0 (off) or positive, got {max_forward_tokens}")
         self.max_forward_tokens = max_forward_tokens
@@ -278,17 +292,21 @@ class TallRec(_LMMethod):
 
     @classmethod
     def resolve(cls, kwargs: dict[str, Any], device: str) -> dict[str, Any]:
-        """`preset=auto` becomes paper for cells that run on a GPU and fast elsewhere, decided by the
+        """`preset=auto` becomes paper for cells that run on a GPU and cpu elsewhere, decided by the
         device the grid is planned for, not by the machine that plans or runs it."""
         if kwargs.get("preset", "auto") == "auto":
-            return {**kwargs, "preset": "paper" if device == "cuda" else "fast"}
+            return {**kwargs, "preset": "paper" if device == "cuda" else "cpu"}
         return kwargs
 
     @classmethod
     def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
         """A report row says `preset=paper`, not the ten settings the paper preset implies."""
         implied = PRESETS.get(config.get("preset"), {})
-        return super().label_config({k: v for k, v in config.items() if not (k in implied and implied[k] == v)})
+        shown = super().label_config({k: v for k, v in config.items()
+                                      if k in cls.always_labelled or not (k in implied and implied[k] == v)})
+        # a setting the preset changes, set back to its key-neutral value (cpu with share_prefix=false)
+        shown.update({k: v for k, v in sorted(config.items()) if k in implied and implied[k] != v and k not in shown})
+        return shown
 
     def settings(self) -> TuningSettings:
         return TuningSettings(**{f: getattr(self, f) for f in TuningSettings.__dataclass_fields__})

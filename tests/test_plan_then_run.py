@@ -13,11 +13,11 @@ def _grid(method: str, device: str, params: dict | None = None) -> runner.Grid:
 
 def test_a_cell_planned_for_a_cpu_runs_as_planned_on_a_machine_that_looks_like_a_gpu(monkeypatch, data_dir):
     monkeypatch.setenv("BENCH_DATA_DIR", str(data_dir))
-    (cell,) = runner.plan(_grid("tallrec", "cpu"))  # planned for CPU tasks: preset auto means fast
-    assert cell.config["preset"] == "fast" and "precision" not in cell.config
+    (cell,) = runner.plan(_grid("tallrec", "cpu"))  # planned for CPU tasks: preset auto means cpu
+    assert cell.config["preset"] == "cpu" and "precision" not in cell.config
     monkeypatch.setattr(provenance, "default_device", lambda: "cuda")  # where it runs, auto would mean paper
     built = registry.from_config(cell.method, cell.config)
-    assert built.preset == "fast" and built.config() == cell.config
+    assert built.preset == "cpu" and built.config() == cell.config
 
 
 def test_a_gpu_plan_on_a_cpu_login_node_records_the_gpu_preset_and_precision(monkeypatch, data_dir):

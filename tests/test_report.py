@@ -206,11 +206,11 @@ def test_a_preset_names_its_row_and_the_auc_table_never_averages_two_configurati
     tuned = make_record("tallrec", "movie", "movie", 16, 1, config={"preset": "paper", **PRESETS["paper"],
                                                                    "learning_rate": 3e-4})
     labels = report.row_labels([*fast, paper, tuned])
-    assert labels[fast[0]["key"]] == labels[fast[1]["key"]] == "tallrec[preset=fast, precision=float32]"
-    assert labels[paper["key"]] == "tallrec[preset=paper, precision=float32]"  # the preset's learning rate unsaid
-    assert labels[tuned["key"]] == "tallrec[preset=paper, precision=float32, learning_rate=0.0003]"
+    assert labels[fast[0]["key"]] == labels[fast[1]["key"]] == "tallrec[preset=fast, precision=float32, score=reference]"
+    assert labels[paper["key"]] == "tallrec[preset=paper, precision=float32, score=reference]"  # the preset's learning rate unsaid
+    assert labels[tuned["key"]] == "tallrec[preset=paper, precision=float32, score=reference, learning_rate=0.0003]"
     table = report.auc_table([*fast, paper, tuned])
-    assert "| tallrec[preset=fast, precision=float32] | " in table and "(n=2)" in table
+    assert "| tallrec[preset=fast, precision=float32, score=reference] | " in table and "(n=2)" in table
     assert table.count("| tallrec[") == 3  # three configurations, three rows
 
 

@@ -50,6 +50,40 @@ def test_presets_and_overrides_are_recorded():
     assert fast.config()["score"] == "reference" and callable(fast.score)
 
 
+def test_the_cpu_preset_carries_its_loss_step_budget_and_score_kind():
+    cpu = TallRec(preset="cpu")
+    assert (cpu.score_kind, cpu.share_prefix, cpu.train_on_inputs, cpu.learning_rate) == ("logodds", True, False, 5e-4)
+    assert cpu.settings().max_steps == 96 and cpu.result_config()["max_steps"] == 96
+    assert TallRec.row_label(cpu.config()) == (
+        "tallrec[model=smollm2-135m-instruct, preset=cpu, precision=float32, score=logodds]")  # its settings unsaid
+    other = registry.build("tallrec", {"preset": "cpu", "score": "reference", "share_prefix": "false"})
+    assert other.score_kind == "reference" and "share_prefix" not in other.result_config()
+    assert TallRec.row_label(other.config()).endswith("score=reference, share_prefix=False]")
+    with pytest.raises(BenchError, match="max_steps"):
+        TallRec(preset="cpu", max_steps=-1)
+
+
+def test_the_cpu_preset_does_not_move_the_keys_of_committed_cells(monkeypatch, data_dir):
+    """`max_steps`, and `score` / `share_prefix` taken from the preset, came after these cells."""
+    from pathlib import Path
+
+    from bench.run import runner
+
+    monkeypatch.setenv("BENCH_DATA_DIR", str(data_dir))
+    grid = runner.Grid(methods=["tallrec"], shots=[16], seeds=[0], train=["movie"], test=["movie"],
+                       params={"tallrec": {"preset": "fast"}}, device="cpu")
+    (cell,) = runner.plan(grid)
+    records = Path(__file__).resolve().parents[1] / "results" / "records" / "tallrec"
+    assert (records / f"{cell.key}.json").is_file()
+
+
+def test_max_steps_caps_the_steps_and_the_rate_decays_over_them(tiny_folder, movie, tmp_path):
+    method = make(tiny_folder, epochs="6", max_steps="2", eval_steps="1")
+    method.fit(few_shot(movie.train, 16, 0, "movie"), movie.valid, context(tmp_path / "cell"))
+    history = method.extra_record()["history"]
+    assert [h["step"] for h in history] == [1, 2] and history[-1]["lr"] == 0.0
+
+
 def test_training_examples_match_the_authors_format(tiny_folder, movie):
     tokenizer = models.load(tiny_folder, "cpu").tokenizer
     example = tokenize_example(tokenizer, "### Response:\n", "Yes.", cutoff_len=512, train_on_inputs=True)

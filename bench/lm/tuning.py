@@ -49,6 +49,7 @@ class TuningSettings:
     train_on_inputs: bool
     share_prefix: bool = False  # run the tokens a micro-batch shares (the preamble) once: _shared_prefix_loss
     max_forward_tokens: int = 0  # > 0: a micro-batch runs as length-sorted chunks of this many padded tokens
+    max_steps: int = 0  # > 0: stop after this many optimizer steps (and decay the rate over them), whatever K
 
     def lora_config(self) -> Any:
         from peft import LoraConfig
@@ -268,6 +269,8 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
     micro_per_epoch = math.ceil(n / settings.micro_batch_size)
     steps_per_epoch = math.ceil(micro_per_epoch / settings.accumulation)
     total_steps = steps_per_epoch * settings.epochs
+    if settings.max_steps > 0:
+        total_steps = min(total_steps, settings.max_steps)
     eval_every = settings.eval_every(n)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
 
