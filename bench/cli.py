@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--test-size", type=int, default=None,
                      help="score a fixed subset of N test samples (the same for every method) instead of all")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress bar over the cells (the tuning and scoring bars show on a terminal only)")
     _data_dir_arg(run)
     _card_arg(run)
     _store_arg(run)

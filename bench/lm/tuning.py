@@ -295,7 +295,8 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
         device = next(model.parameters()).device
         started = time.perf_counter()
         model.train()
-        bar = tqdm(total=total_steps, initial=state["step"], desc="tuning", unit="step", leave=False)
+        bar = tqdm(total=total_steps, initial=state["step"], desc="tuning", unit="step", leave=False,
+                   disable=None)  # on a terminal only, as the scorer's: a log file gets no bar redraws
         while state["step"] < total_steps and not state["stopped_early"]:
             step = state["step"]
             torch.manual_seed(seed * 1_000_003 + step)  # dropout: same masks after a resume
