@@ -234,13 +234,14 @@ class TallRec(_LMMethod):
     CPU: answer-only loss, 96 small steps, log-odds; docs/cpu-recipe.md) or `fast` (a few steps, for the
     bounded cell of the default run); `auto` picks paper on a CUDA machine and cpu otherwise. Every
     hyperparameter left unset (`score` and `share_prefix` too) takes the preset's value; all are
-    recorded. `max_steps`: at most this many optimizer steps (0: `epochs` decide). `instruction_data`: an Alpaca-format JSON file for an optional first instruction-tuning
-    stage, cached and reused as the starting adapter. `score`: `reference` or `logodds`.
+    recorded. `max_steps`: at most this many optimizer steps (0: `epochs` decide). `instruction_data`:
+    an Alpaca-format JSON file for an optional first instruction-tuning stage, cached and reused as the
+    starting adapter. `score`: `reference` or `logodds`.
     `share_prefix`: run the preamble every training prompt shares once per micro-batch (about a third
     fewer tokens on movie; the same loss, except that LoRA dropout on those tokens draws one mask per
     micro-batch). `max_forward_tokens`: run each micro-batch as length-sorted chunks of at most this many
     padded tokens (same loss, less padding, memory bounded by the chunk; a book micro-batch of 16 in one
-    forward peaks near 15 GB with SmolLM2). Both off by default: the authors' computation.
+    forward peaks near 15 GB with SmolLM2). Both off in `paper` (the authors' computation) and `fast`.
     """
 
     cross_domain = True
