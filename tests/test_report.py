@@ -238,3 +238,24 @@ def test_protocol_section_compares_gaps_to_like_ratio_across_the_two_splits(monk
     assert float(re.search(r"points\): popularity ([+-]\d+\.\d+)", text).group(1)) < 0
     assert "not run" in row.split("|")[-2] and "nan" not in text  # K=64: popularity has movie only
     assert protocol_markdown(aggregate([r for r in recs if r["test"] == "movie"])) == ""
+
+
+def test_tuning_is_tested_against_the_untuned_model_of_the_same_score_kind_on_the_same_samples():
+    from bench.report.aggregate import aggregate
+    from bench.report.tuning_gain import tuning_gain_markdown
+
+    lm = {"model": "m", "score": "logodds"}
+    untuned = [make_record("zero-shot", "movie", "movie", 16, seed, signal=0.1, config=lm, deterministic=True)
+               for seed in (0, 1)]
+    tuned = [make_record("tallrec", "movie", "movie", 16, seed, signal=1.5, config={**lm, "preset": "cpu"})
+             for seed in (0, 1)]
+    across = make_record("tallrec", "book", "movie", 64, 0, signal=0.1, config={**lm, "preset": "cpu"})
+    other_kind = make_record("tallrec", "movie", "movie", 16, 0, signal=1.5, config={"model": "m", "score": "reference"})
+    text = tuning_gain_markdown(aggregate([*untuned, *tuned, across, other_kind]), None)
+    rows = [line for line in text.splitlines() if line.startswith("| movie") or line.startswith("| book")]
+    assert len(rows) == 2  # no untuned cell under the reference kind: that tallrec cell is not compared
+    assert rows[0].startswith("| movie → movie | 16 | tallrec[") and "(2 runs)" in rows[0]
+    assert rows[1].startswith("| book → movie | 64 |")  # the untuned cell stands in for every train domain and K
+    delta = float(rows[0].split("|")[6])
+    assert delta > 20 and "significantly above the untuned model in 1 of 2 cells" in text
+    assert tuning_gain_markdown(aggregate([*untuned]), None) == ""

@@ -7,7 +7,8 @@ caption text (text.py) and the cross-domain tables (cross_domain.py); none of th
 
 `write_reports` renders into one folder:
   report.md        the answer first (does anything beat the strongest training-free baseline, by the
-                   user-level test?), Table 1 (in-domain AUC x 100), the cross-domain table, per-cell
+                   user-level test?), Table 1 (in-domain AUC x 100), the cross-domain table, whether
+                   tuning beats the untuned model (tuning_gain.py), per-cell
                    intervals, UAUC and paired tests, the test sets' audit, and the compute cost per cell
   tables.tex       the same tables in LaTeX (booktabs)
   auc_vs_k.*, cross_domain.*   figures (PNG and PDF), see bench/report/figures.py
@@ -44,6 +45,7 @@ from bench.report.cross_domain import cross_domain_latex, cross_domain_markdown
 from bench.report.paper import PaperRow, paper_block, paper_rows, paper_text
 from bench.report.protocol import protocol_markdown
 from bench.report.text import cell_text, interval_text, latex_caption, latex_escape, marker, subset_name
+from bench.report.tuning_gain import tuning_gain_markdown
 from bench.run.store import ResultStore
 
 # ---------------------------------------------------------------------------------------------
@@ -327,6 +329,8 @@ def write_reports(store: ResultStore, out_dir: Path, *, figures: bool = True) ->
             if figures:
                 written += figs.cross_domain(tables, size, out_dir / f"cross_domain{suffix}")
                 md += [f"![Cross-domain AUC](cross_domain{suffix}.png)", ""]
+        if gain := tuning_gain_markdown(tables, size):
+            md.append(gain)
         if size is None and (protocol := protocol_markdown(tables)):
             md.append(protocol)
         md.append(details_markdown(tables, size))
