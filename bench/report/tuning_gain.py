@@ -51,7 +51,7 @@ def tuning_gain_markdown(tables: Tables, test_size: int | None) -> str:
              "|---" * 8 + "|"]
     for (tuned, base), r, p in zip(pairs, results, p_holm, strict=True):
         lines.append(f"| {tuned.train} → {tuned.test} | {tuned.shots} | {tuned.row} | {100 * tuned.mean:.2f} "
-                     f"({len(tuned.runs)} runs) | {100 * base.mean:.2f} | {100 * r.difference:+.2f} | "
+                     f"({len(tuned.runs)} run{'s' if len(tuned.runs) > 1 else ''}) | {100 * base.mean:.2f} | {100 * r.difference:+.2f} | "
                      f"[{100 * r.low:+.2f}, {100 * r.high:+.2f}] | {p:.2g} |")
     above = sum(p < ALPHA and r.difference > 0 for r, p in zip(results, p_holm, strict=True))
     below = sum(p < ALPHA and r.difference < 0 for r, p in zip(results, p_holm, strict=True))
