@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report.aggregate import ALPHA, Cell, Tables
+from bench.report.aggregate import ALPHA, Cell, Tables, _scored_alike
 from bench.report.statistics import PairedDifference, holm, paired_difference
 from bench.report.text import subset_name
 
@@ -25,7 +25,7 @@ def _untuned_identity(cell: Cell) -> tuple:
 
 
 def _comparable(cell: Cell) -> bool:
-    return bool(cell.records) and len({tuple(r["sample_ids"]) for r in cell.runs}) == 1
+    return bool(cell.records) and _scored_alike(cell)
 
 
 def tuning_gain_markdown(tables: Tables, test_size: int | None) -> str:
