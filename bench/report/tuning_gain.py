@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report.aggregate import ALPHA, Cell, Tables, _scored_alike
-from bench.report.statistics import PairedDifference, holm, paired_difference
+from bench.report.aggregate import ALPHA, Cell, Comparison, Tables, _scored_alike
+from bench.report.statistics import holm, paired_difference
 from bench.report.text import subset_name
 
 
@@ -39,22 +39,24 @@ def tuning_gain_markdown(tables: Tables, test_size: int | None) -> str:
     if not pairs:
         return ""
     pairs.sort(key=lambda p: (p[0].train != p[0].test, p[0].test, p[0].train, p[0].row, p[0].shots))
-    results: list[PairedDifference] = [
-        paired_difference(base.runs[0]["labels"], [r["scores"] for r in tuned.runs],
-                          [r["scores"] for r in base.runs], base.users) for tuned, base in pairs]
-    p_holm = holm([r.p_value for r in results])
+    comparisons = [Comparison(base.row, paired_difference(base.runs[0]["labels"], [r["scores"] for r in tuned.runs],
+                                                          [r["scores"] for r in base.runs], base.users))
+                   for tuned, base in pairs]
+    for comparison, p in zip(comparisons, holm([c.result.p_value for c in comparisons]), strict=True):
+        comparison.p_holm = p
     lines = [f"### Does tuning help? tallrec against the untuned model ({subset_name(test_size)})", "",
              "Each tallrec cell against zero-shot with the same model, precision, score kind and prompt options "
              "on the same test samples: ΔAUC x 100 of the means, paired cluster bootstrap over users (and seeds), "
              f"two-sided, Holm-corrected over this table, p < {ALPHA}.", "",
              "| train → test | K | tallrec row | tallrec | untuned | ΔAUC x 100 | 95% interval of Δ | p (Holm) |",
              "|---" * 8 + "|"]
-    for (tuned, base), r, p in zip(pairs, results, p_holm, strict=True):
+    for (tuned, base), comparison in zip(pairs, comparisons, strict=True):
+        r, runs = comparison.result, len(tuned.runs)
         lines.append(f"| {tuned.train} → {tuned.test} | {tuned.shots} | {tuned.row} | {100 * tuned.mean:.2f} "
-                     f"({len(tuned.runs)} run{'s' if len(tuned.runs) > 1 else ''}) | {100 * base.mean:.2f} | {100 * r.difference:+.2f} | "
-                     f"[{100 * r.low:+.2f}, {100 * r.high:+.2f}] | {p:.2g} |")
-    above = sum(p < ALPHA and r.difference > 0 for r, p in zip(results, p_holm, strict=True))
-    below = sum(p < ALPHA and r.difference < 0 for r, p in zip(results, p_holm, strict=True))
+                     f"({runs} run{'s' if runs > 1 else ''}) | {100 * base.mean:.2f} | {100 * r.difference:+.2f} | "
+                     f"[{100 * r.low:+.2f}, {100 * r.high:+.2f}] | {comparison.p_holm:.2g} |")
+    above = sum(c.significant and c.result.difference > 0 for c in comparisons)
+    below = sum(c.significant and c.result.difference < 0 for c in comparisons)
     lines += ["", f"Tuning is significantly above the untuned model in {above} of {len(pairs)} cells and "
               f"significantly below it in {below}.", ""]
     return "\n".join(lines)
