@@ -19,7 +19,7 @@ tests/test_recbole_compat.py that fails without it:
 
 It also holds what methods/sequential.py and methods/ctr.py share to drive RecBole models without a
 RecBole `Dataset` (not workarounds, so without such tests): the history length and padding index,
-`torch_threads`, `FieldTable` (the Dataset stand-in DeepFM's and DIN's constructors read), and the
+`torch_threads`, `FieldTable` (the Dataset stand-in the model constructors read), and the
 `interaction` / `batched_logits` / checkpoint helpers.
 """
 
@@ -168,9 +168,10 @@ def torch_threads(threads: int):
 
 
 class FieldTable:
-    """A stand-in for the part of a RecBole Dataset that DeepFM's and DIN's constructors read: the
-    fields with their type and source (`fields`, `field2type`, `field2source`), how many ids each has
-    (`num`), the user and item feature tables (DIN: `get_user_feature`, `get_item_feature`), `config`."""
+    """A stand-in for the part of a RecBole Dataset that the model constructors read: the fields with
+    their type and source (`fields`, `field2type`, `field2source`), how many ids each has (`num`,
+    `user_num` for Caser), the user and item feature tables (DIN: `get_user_feature`,
+    `get_item_feature`), `config`."""
 
     def __init__(self, config, fields: dict[str, tuple[str, str, int]], user_feat=None, item_feat=None):
         from recbole.utils import FeatureSource, FeatureType
@@ -187,6 +188,10 @@ class FieldTable:
 
     def num(self, field: str) -> int:
         return self._num[field]
+
+    @property
+    def user_num(self) -> int:
+        return self.num(self.config["USER_ID_FIELD"])
 
     def get_user_feature(self):
         return self._user_feat

@@ -33,7 +33,7 @@ import numpy as np
 from bench.data.samples import Item, Sample
 from bench.errors import BenchError
 from bench.metrics import auc
-from bench.recbole_compat import MAX_HISTORY, PADDING, torch_threads
+from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, torch_threads
 from bench.run.registry import FitContext, Method, register
 
 ANONYMOUS_USER = 1  # samples carry no user id; Caser's user embedding becomes one learned vector
@@ -48,17 +48,6 @@ def _items(samples: list[Sample]):
         for h in sample.history:
             yield sample.domain, h.item
         yield sample.domain, sample.target
-
-
-class _FieldSizes:
-    """The part of a RecBole Dataset that the model constructors read: how many ids each field has."""
-
-    def __init__(self, item_field: str, n_items: int) -> None:
-        self._item_field, self._n_items = item_field, n_items
-        self.user_num = ANONYMOUS_USER + 1
-
-    def num(self, field: str) -> int:
-        return self._n_items if field == self._item_field else self.user_num
 
 
 def _text_embedding_module():
@@ -183,7 +172,9 @@ class _RecBoleSequential(Method):
             "MAX_ITEM_LIST_LENGTH": MAX_HISTORY, "loss_type": "CE", "train_neg_sample_args": None,
         })
         model_class = sequential_models()[self.recbole_model]
-        model = model_class(config, _FieldSizes(config["ITEM_ID_FIELD"], len(self._vocabulary) + 1))
+        fields = {config["ITEM_ID_FIELD"]: ("TOKEN", "ITEM_ID", len(self._vocabulary) + 1),
+                  config["USER_ID_FIELD"]: ("TOKEN", "USER_ID", ANONYMOUS_USER + 1)}
+        model = model_class(config, FieldTable(config, fields))
         if self.text_items:
             import torch
 
