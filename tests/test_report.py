@@ -259,3 +259,11 @@ def test_tuning_is_tested_against_the_untuned_model_of_the_same_score_kind_on_th
     delta = float(rows[0].split("|")[6])
     assert delta > 20 and "significantly above the untuned model in 1 of 2 cells" in text
     assert tuning_gain_markdown(aggregate([*untuned]), None) == ""
+
+    # with the hint the untuned scores read the pool less the shots: only the same train domain, K, seeds
+    hinted = {**lm, "hint": True}
+    untuned_hint = make_record("zero-shot", "movie", "movie", 16, 0, signal=0.1, config=hinted, deterministic=True)
+    tuned_hint = [make_record("tallrec", "movie", "movie", k, 0, signal=1.5, config={**hinted, "preset": "cpu"})
+                  for k in (16, 64)]
+    text = tuning_gain_markdown(aggregate([untuned_hint, *tuned_hint]), None)
+    assert [line.split("|")[2].strip() for line in text.splitlines() if line.startswith("| movie")] == ["16"]

@@ -50,7 +50,8 @@ def is_training_free(method: str) -> bool:
 
 @dataclass
 class Comparison:
-    """A cell's paired comparison with the column's strongest training-free baseline."""
+    """A cell's paired comparison with another cell on the same samples (the column's strongest
+    training-free baseline in Table 1, the untuned model in the tuning-gain table)."""
 
     baseline: str
     result: PairedDifference

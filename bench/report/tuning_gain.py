@@ -1,9 +1,9 @@
 """Does tuning help? Each tallrec cell against the untuned model it starts from, by the user-level test.
 
 The untuned model is the zero-shot cell with the same model, precision, score kind and prompt options,
-scored on the same test samples. Its scores depend on neither K, seed nor train domain (except with the
-hint, which reads the train pool), so one zero-shot cell per test set stands in for every tallrec cell
-there. A tallrec cell shown under the other score kind (a view, `selected_by`) is left out: its adapter
+scored on the same test samples. Its scores depend on neither K, seed nor train domain, so one zero-shot
+cell per test set stands in for every tallrec cell there; with the hint they do (it reads the train pool
+less the cell's shots), so there the zero-shot cell must have the same train domain, K and seeds. A tallrec cell shown under the other score kind (a view, `selected_by`) is left out: its adapter
 was chosen under its own kind. Holm-corrected over the table.
 """
 
@@ -20,8 +20,9 @@ def _untuned_identity(cell: Cell) -> tuple:
     """What must match between a tallrec cell and the zero-shot cell it is compared with."""
     config: dict[str, Any] = cell.records[0]["config"]
     hint = bool(config.get("hint", False))
+    shots = (cell.train, cell.shots, tuple(cell.seeds)) if hint else None
     return (cell.test, config.get("model"), config.get("precision", "float32"), config.get("score"),
-            config.get("history", "recent"), hint, cell.train if hint else None, tuple(cell.runs[0]["sample_ids"]))
+            config.get("history", "recent"), hint, shots, tuple(cell.runs[0]["sample_ids"]))
 
 
 def _comparable(cell: Cell) -> bool:
