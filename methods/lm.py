@@ -22,7 +22,7 @@ import numpy as np
 from bench.data.samples import Sample
 from bench.errors import BenchError
 from bench.lm.caching import CachingScorer
-from bench.lm.scorer import alpaca_prompts, sample_log_probs
+from bench.lm.scorer import SCORES, alpaca_prompts, check_score_kind, sample_log_probs, scores_from_log_probs
 from bench.lm.tuning import (
     TuningSettings,
     _file_sha256,
@@ -31,7 +31,7 @@ from bench.lm.tuning import (
     tokenize_example,
     tune_lora,
 )
-from bench.run.registry import FitContext, Method, register
+from bench.run.registry import FitContext, Method, convert_parameter, register
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -49,7 +49,7 @@ FAST = {
     "warmup_steps": 0, "valid_size": 64,
 }
 # Chosen on validation AUC only (docs/cpu-recipe.md): the paper's LoRA shape and prompt, the loss on the
-# answer only, 96 small steps whatever K (24 epochs at K=16, 6 at K=64), selection on 128 validation
+# answer only, at most 96 small steps (24 epochs: 96 steps at K=16, 6 epochs at K=64), selection on 128 validation
 # samples every 16 steps, log-odds scores, the shared preamble run once. About 12 minutes of tuning per
 # cell on a 2-core CPU.
 CPU = {
@@ -69,10 +69,11 @@ def _lm_device(requested: str) -> str:
 def _score_views(record: dict[str, Any], extra_config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The record under each other score kind, from its stored log P(Yes), log P(No): no rerun.
 
-    The log-probs are float32 values kept to 9 significant digits, so they are read back as float32:
-    the scores then equal those a direct run computes, to the last bit."""
-    from bench.lm.scorer import SCORES, scores_from_log_probs
+    The log-probs are float32 values kept to 9 significant digits, so they are read back as float32, and
+    the scores are kept as a direct run keeps them (`stored_values`): they then equal a direct run's
+    stored scores, and so does the AUC."""
     from bench.metrics import auc
+    from bench.run.store import stored_values
 
     values = record.get("sample_values") or {}
     if record.get("status") != "ok" or not {"log_p_yes", "log_p_no"} <= set(values):
@@ -83,7 +84,7 @@ def _score_views(record: dict[str, Any], extra_config: dict[str, Any] | None = N
     for kind in SCORES:
         if kind == record["config"].get("score"):
             continue
-        scores = scores_from_log_probs(log_probs, kind).tolist()
+        scores = stored_values(scores_from_log_probs(log_probs, kind))
         config = {**record["config"], "score": kind, **(extra_config or {})}
         views.append({**record, "config": config, "scores": scores, "auc": auc(record["labels"], scores),
                       "key": f"{record['key']}~{kind}", "view_of": record["key"]})
@@ -153,11 +154,7 @@ class _LMMethod(Method):
         return _score_views(record)
 
     def _check_score_kind(self, kind: str) -> str:
-        from bench.lm.scorer import SCORES
-
-        if kind not in SCORES:
-            raise BenchError(f"{self.name}.score must be one of {', '.join(SCORES)}, got {kind!r}")
-        return kind
+        return check_score_kind(kind, f"{self.name}.score")
 
 
 @register("zero-shot")
@@ -188,7 +185,6 @@ class ZeroShot(_LMMethod):
         """Log-probs do not depend on K, seed or batch company, so a prompt scored once in this process
         (by any cell with the same model and device, of either score kind) is not scored again."""
         from bench.lm.models import load
-        from bench.lm.scorer import scores_from_log_probs
 
         samples = self._prompted(samples)
         loaded = load(self.model, _lm_device(self._device))
@@ -214,16 +210,15 @@ def _preset_value(preset: dict, key: str, value: Any) -> Any:
     default = preset[key]
     if value is None:
         return default
-    if isinstance(default, bool) and isinstance(value, str):
-        if value.lower() in ("1", "true", "yes"):
-            return True
-        if value.lower() in ("0", "false", "no"):
-            return False
-        raise BenchError(f"tallrec.{key} must be true or false, got {value!r}")
     try:
-        return type(default)(value)
+        return convert_parameter(value, default) if isinstance(value, str) else type(default)(value)
     except ValueError as exc:
         raise BenchError(f"bad value for tallrec.{key}: {value!r} ({exc})") from exc
+
+
+def _auto_preset(device: str) -> str:
+    """What `preset=auto` means: the authors' settings on a GPU, the CPU recipe elsewhere."""
+    return "paper" if device == "cuda" else "cpu"
 
 
 @register("tallrec")
@@ -231,7 +226,7 @@ class TallRec(_LMMethod):
     """LoRA rec-tuning of a causal LM on the K shots (peft), best adapter by validation AUC (TALLRec).
 
     `preset`: `paper` (the authors' settings), `cpu` (a recipe chosen on validation AUC for a 2-core
-    CPU: answer-only loss, 96 small steps, log-odds; docs/cpu-recipe.md) or `fast` (a few steps, for the
+    CPU: answer-only loss, at most 96 small steps, log-odds; docs/cpu-recipe.md) or `fast` (a few steps, for the
     bounded cell of the default run); `auto` picks paper on a CUDA machine and cpu otherwise. Every
     hyperparameter left unset (`score` and `share_prefix` too) takes the preset's value; all are
     recorded. `max_steps`: at most this many optimizer steps (0: `epochs` decide). `instruction_data`:
@@ -241,10 +236,10 @@ class TallRec(_LMMethod):
     fewer tokens on movie; the same loss, except that LoRA dropout on those tokens draws one mask per
     micro-batch). `max_forward_tokens`: run each micro-batch as length-sorted chunks of at most this many
     padded tokens (same loss, less padding, memory bounded by the chunk; a book micro-batch of 16 in one
-    forward peaks near 15 GB with SmolLM2). Both off in `paper` (the authors' computation) and `fast`.
+    forward peaks near 15 GB with SmolLM2). `share_prefix` is on in `cpu`, off in `paper` (the authors'
+    computation) and `fast`; `max_forward_tokens` is off in every preset.
     """
 
-    cross_domain = True
     # Added after the first tallrec cells were recorded; off, it is the authors' computation.
     key_neutral_defaults = {**_LMMethod.key_neutral_defaults, "share_prefix": False, "max_forward_tokens": 0,
                             "max_steps": 0}
@@ -261,7 +256,7 @@ class TallRec(_LMMethod):
         from bench.run.provenance import default_device
 
         if preset == "auto":
-            preset = "paper" if default_device() == "cuda" else "cpu"
+            preset = _auto_preset(default_device())
         if preset not in PRESETS:
             raise BenchError(f"tallrec.preset must be one of auto, {', '.join(PRESETS)}; got {preset!r}")
         chosen = PRESETS[preset]
@@ -278,6 +273,9 @@ class TallRec(_LMMethod):
             setattr(self, key, _preset_value(chosen, key, value))
         if self.micro_batch_size <= 0 or self.batch_size <= 0:
             raise BenchError("tallrec.batch_size and micro_batch_size must be positive")
+        if self.epochs < 1 or instruction_epochs < 1:
+            raise BenchError("tallrec.epochs and instruction_epochs must be at least 1 "
+                             "(max_steps caps the steps; 0 epochs would leave no adapter)")
         if self.max_steps < 0:
             raise BenchError(f"tallrec.max_steps must be 0 (epochs decide) or positive, got {self.max_steps}")
         if max_forward_tokens < 0:
@@ -296,12 +294,12 @@ class TallRec(_LMMethod):
         """`preset=auto` becomes paper for cells that run on a GPU and cpu elsewhere, decided by the
         device the grid is planned for, not by the machine that plans or runs it."""
         if kwargs.get("preset", "auto") == "auto":
-            return {**kwargs, "preset": "paper" if device == "cuda" else "cpu"}
+            return {**kwargs, "preset": _auto_preset(device)}
         return kwargs
 
     @classmethod
     def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """A report row says `preset=paper`, not the ten settings the paper preset implies."""
+        """A report row says `preset=paper`, not every setting the paper preset implies."""
         implied = PRESETS.get(config.get("preset"), {})
         shown = super().label_config({k: v for k, v in config.items()
                                       if k in cls.always_labelled or not (k in implied and implied[k] == v)})
@@ -327,16 +325,21 @@ class TallRec(_LMMethod):
         path = Path(self.instruction_data).expanduser()
         if not path.is_file():
             raise BenchError(f"tallrec.instruction_data {path} does not exist; pass an Alpaca-format JSON file")
-        identity = json.dumps({"model": loaded.location, "data": _file_sha256(path), "epochs": self.instruction_epochs,
-                               "settings": settings.__dict__}, sort_keys=True)
+        data_sha256 = _file_sha256(path)
+        # all of its epochs (the rec-tuning step cap is not its), no validation: the eval settings are not its
+        stage = TuningSettings(**{**settings.__dict__, "epochs": self.instruction_epochs, "warmup_steps": 0,
+                                  "max_steps": 0})
+        used = {k: v for k, v in stage.__dict__.items() if k not in ("eval_steps", "patience", "valid_size")}
+        identity = json.dumps({"model": loaded.location, "data": data_sha256, "settings": used}, sort_keys=True)
         folder = cache_dir() / "adapters" / f"instruct-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
         if not (folder / "adapter" / "adapter_config.json").is_file() or not (folder / "done").is_file():
             examples = instruction_examples(path, loaded.tokenizer, settings.cutoff_len, settings.train_on_inputs)
-            stage = TuningSettings(**{**settings.__dict__, "epochs": self.instruction_epochs, "warmup_steps": 0})
-            tune_lora(loaded.model, loaded.tokenizer, examples, None, stage, seed=0, out_dir=folder)
-            (folder / "done").write_text("ok\n")
+            result = tune_lora(loaded.model, loaded.tokenizer, examples, None, stage, seed=0, out_dir=folder)
+            (folder / "checkpoint.pt").unlink(missing_ok=True)  # the adapter is what stays
+            (folder / "done").write_text(f"{result.steps_done}\n")
         self._extra["instruction_adapter"] = str(folder / "adapter")
-        self._extra["instruction_data_sha256"] = _file_sha256(path)
+        self._extra["instruction_data_sha256"] = data_sha256
+        self._extra["instruction_steps"] = int((folder / "done").read_text())
         return folder / "adapter"
 
     def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
@@ -379,7 +382,6 @@ class TallRec(_LMMethod):
         from peft import PeftModel
 
         from bench.lm.models import load
-        from bench.lm.scorer import scores_from_log_probs
 
         if self._adapter is None:
             raise BenchError("tallrec must be fitted before scoring")

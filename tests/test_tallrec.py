@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from tiny_random_llama import build_tiny_random_llama
@@ -61,6 +63,8 @@ def test_the_cpu_preset_carries_its_loss_step_budget_and_score_kind():
     assert TallRec.row_label(other.config()).endswith("score=reference, share_prefix=False]")
     with pytest.raises(BenchError, match="max_steps"):
         TallRec(preset="cpu", max_steps=-1)
+    with pytest.raises(BenchError, match="epochs"):
+        make("unused", epochs="0")
 
 
 def test_the_cpu_preset_does_not_move_the_keys_of_committed_cells(monkeypatch, data_dir):
@@ -169,12 +173,17 @@ def test_instruction_stage_is_cached_and_starts_rec_tuning(tiny_folder, movie, t
                {"instruction": "Say no.", "input": "Really.", "output": "No."}] * 4
     (tmp_path / "alpaca.json").write_text(json.dumps(records))
     shots = few_shot(movie.train, 8, 0, "movie")
-    first = make(tiny_folder, epochs="1", instruction_data=str(tmp_path / "alpaca.json"))
+    # the rec-tuning step cap is not the stage's: 8 records, one step an epoch, all 3 epochs run
+    first = make(tiny_folder, epochs="1", max_steps="1", instruction_epochs="3",
+                 instruction_data=str(tmp_path / "alpaca.json"))
     first.fit(shots, movie.valid, context(tmp_path / "a"))
     stage = first.extra_record()["instruction_adapter"]
     assert (tmp_path / "cache").as_posix() in stage
+    assert first.extra_record()["instruction_steps"] == 3 and first.extra_record()["steps_done"] == 1
+    assert not (Path(stage).parent / "checkpoint.pt").exists()
     mtime = (tmp_path / "cache").joinpath(*stage.split("/cache/")[1].split("/"), "adapter_model.safetensors").stat().st_mtime
-    second = make(tiny_folder, epochs="1", instruction_data=str(tmp_path / "alpaca.json"))
+    second = make(tiny_folder, epochs="1", max_steps="1", instruction_epochs="3",
+                  instruction_data=str(tmp_path / "alpaca.json"))
     second.fit(shots, movie.valid, context(tmp_path / "b", seed=1))
     assert second.extra_record()["instruction_adapter"] == stage
     assert (tmp_path / "cache").joinpath(*stage.split("/cache/")[1].split("/"), "adapter_model.safetensors").stat().st_mtime == mtime

@@ -54,15 +54,21 @@ def answer_token_ids(tokenizer: Any) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
+def check_score_kind(kind: str, parameter: str = "score") -> str:
+    """`kind` if it is a score kind, else a one-line error naming the parameter and the choices."""
+    if kind not in SCORES:
+        raise BenchError(f"{parameter} must be one of {', '.join(SCORES)}, got {kind!r}")
+    return kind
+
+
 def scores_from_log_probs(log_probs: np.ndarray, kind: str) -> np.ndarray:
     """log_probs: (n, 2) log-softmax values over the vocabulary for [Yes, No]."""
+    check_score_kind(kind)
     log_probs = np.asarray(log_probs, dtype=np.float64)
     if kind == "logodds":
         return log_probs[:, 0] - log_probs[:, 1]
-    if kind == "reference":
-        probs = np.exp(log_probs)
-        return 1.0 / (1.0 + np.exp(probs[:, 1] - probs[:, 0]))  # softmax([pY, pN])[0]
-    raise BenchError(f"unknown score {kind!r}; choose one of: {', '.join(SCORES)}")
+    probs = np.exp(log_probs)  # reference
+    return 1.0 / (1.0 + np.exp(probs[:, 1] - probs[:, 0]))  # softmax([pY, pN])[0]
 
 
 PROGRESS_FROM = 100  # prompts; a progress bar (on a terminal) for calls at least this long
@@ -191,8 +197,7 @@ class LMScorer:
         return out
 
     def scores(self, prompts: Sequence[str], kind: str = "reference") -> list[float]:
-        if kind not in SCORES:
-            raise BenchError(f"unknown score {kind!r}; choose one of: {', '.join(SCORES)}")
+        check_score_kind(kind)
         if not prompts:
             return []
         return scores_from_log_probs(self.log_probs(prompts), kind).tolist()

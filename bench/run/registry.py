@@ -165,7 +165,8 @@ def get(name: str) -> type[Method]:
     return methods[name]
 
 
-def _convert(value: str, default: Any) -> Any:
+def convert_parameter(value: str, default: Any) -> Any:
+    """A command-line string as the type of `default` (true/false for booleans); ValueError if it is not one."""
     if isinstance(default, bool):
         if value.lower() in ("1", "true", "yes"):
             return True
@@ -187,7 +188,7 @@ def build(name: str, overrides: dict[str, str] | None = None, device: str | None
         if key not in params:
             raise BenchError(f"method {name!r} has no parameter {key!r}; it has: {', '.join(params) or 'none'}")
         try:
-            kwargs[key] = _convert(value, params[key].default)
+            kwargs[key] = convert_parameter(value, params[key].default)
         except ValueError as exc:
             raise BenchError(f"bad value for {name}.{key}: {exc}") from exc
     if device is not None:

@@ -37,7 +37,7 @@ from bench.errors import BenchError
 from bench.metrics import auc
 from bench.run import provenance, registry
 from bench.run.memory import MemoryPeak, memory_fields
-from bench.run.store import ResultStore, cell_key
+from bench.run.store import ResultStore, cell_key, stored_values
 
 
 @dataclass
@@ -114,11 +114,6 @@ def plan(grid: Grid) -> list[Cell]:
 
 def _fit_group(cell: Cell) -> tuple:
     return (cell.method, repr(sorted(cell.config.items())), cell.train, cell.shots, cell.seed)
-
-
-def _stored(values) -> list[float]:
-    """Per-sample numbers as records keep them: 9 significant digits (float32 precision) keep them small."""
-    return [float(f"{v:.9g}") for v in values]
 
 
 def _resolve_device(requested: str) -> str:
@@ -216,7 +211,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
         else:
             with MemoryPeak() as memory:
                 started = time.perf_counter()
-                scores = _stored(method.score(samples))  # the AUC is that of the stored scores
+                scores = stored_values(method.score(samples))  # the AUC is that of the stored scores
                 score_seconds = time.perf_counter() - started
             if len(scores) != len(samples) or not all(math.isfinite(s) for s in scores):
                 raise BenchError(f"method {cell.method} returned {len(scores)} scores for {len(samples)} "
@@ -230,7 +225,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
             )
             values = method.sample_values()
             if values:
-                record["sample_values"] = {k: _stored(vs) for k, vs in values.items()}
+                record["sample_values"] = {k: stored_values(vs) for k, vs in values.items()}
             summary.computed.append(cell.key)
         store.write(record)
         if bar is not None:

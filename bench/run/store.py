@@ -29,6 +29,12 @@ import numpy as np
 from bench.files import write_bytes_atomically, write_json_atomically
 
 
+def stored_values(values) -> list[float]:
+    """Per-sample numbers as records keep them: 9 significant digits (float32 precision) keep them small.
+    A record's AUC is that of its stored scores."""
+    return [float(f"{v:.9g}") for v in values]
+
+
 def cell_key(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
