@@ -67,6 +67,12 @@ def test_the_cpu_preset_carries_its_loss_step_budget_and_score_kind():
         make("unused", epochs="0")
 
 
+def test_a_validation_subset_of_one_label_is_a_one_line_error(tiny_folder, movie, tmp_path):
+    liked = [s for s in movie.valid if s.label == 1]
+    with pytest.raises(BenchError, match="one label only.*valid_size"):
+        make(tiny_folder).fit(few_shot(movie.train, 8, 0, "movie"), liked, context(tmp_path))
+
+
 def test_the_cpu_preset_does_not_move_the_keys_of_committed_cells(monkeypatch, data_dir):
     """`max_steps`, and `score` / `share_prefix` taken from the preset, came after these cells."""
     from pathlib import Path
@@ -148,11 +154,13 @@ def test_interrupted_tuning_resumes_from_its_checkpoint(tiny_folder, movie, tmp_
     with pytest.raises(Interrupted):
         broken.fit(shots, movie.valid, context(tmp_path / "resumed", seed=1))
     assert (tmp_path / "resumed" / "checkpoint.pt").is_file()
+    seconds_before = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["state"]["train_seconds"]
 
     resumed = make(tiny_folder, epochs="4", patience="10")
     resumed.fit(shots, movie.valid, context(tmp_path / "resumed", seed=1))
     assert resumed.extra_record()["resumed_from_step"] == 2
     assert [h["step"] for h in resumed.extra_record()["history"]] == [1, 2, 3, 4]
+    assert resumed.extra_record()["train_seconds"] > round(seconds_before, 2) > 0  # the steps before count too
     a = load_file(str(tmp_path / "whole" / "adapter" / "adapter_model.safetensors"))
     b = load_file(str(tmp_path / "resumed" / "adapter" / "adapter_model.safetensors"))
     assert a.keys() == b.keys()

@@ -235,7 +235,7 @@ class TuningResult:
     stopped_early: bool
     history: list[dict]
     resumed_from_step: int
-    train_seconds: float
+    train_seconds: float  # all steps that count, those before a resume included
 
 
 def _without_peft_deprecation_warning(wrap: Any, *args: Any, **kwargs: Any) -> Any:
@@ -266,6 +266,9 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
     n = len(train_examples)
     if n == 0:
         raise BenchError("LoRA tuning needs at least one training example (K >= 1)")
+    if valid and len({s.label for s in valid}) < 2:
+        raise BenchError(f"the {len(valid)} validation samples used for selection hold one label only, so AUC is "
+                         "undefined; use more (tallrec.valid_size, 0 for the whole validation set)")
     micro_per_epoch = math.ceil(n / settings.micro_batch_size)
     steps_per_epoch = math.ceil(micro_per_epoch / settings.accumulation)
     total_steps = steps_per_epoch * settings.epochs
@@ -283,7 +286,8 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=0.0)
         scheduler = get_linear_schedule_with_warmup(optimizer, settings.warmup_steps, total_steps)
-        state = {"step": 0, "best_auc": None, "best_step": 0, "bad_evals": 0, "history": [], "stopped_early": False}
+        state = {"step": 0, "best_auc": None, "best_step": 0, "bad_evals": 0, "history": [], "stopped_early": False,
+                 "train_seconds": 0.0}  # seconds of the steps up to the checkpoint, carried over a resume
         resumed_from = 0
         if checkpoint_path.is_file():
             saved = torch.load(checkpoint_path, weights_only=False)
@@ -293,6 +297,7 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
             state = saved["state"]
             resumed_from = state["step"]
         device = next(model.parameters()).device
+        seconds_before = state.get("train_seconds", 0.0)  # absent in checkpoints written before it was kept
         started = time.perf_counter()
         model.train()
         bar = tqdm(total=total_steps, initial=state["step"], desc="tuning", unit="step", leave=False,
@@ -323,8 +328,9 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
                     _save_adapter_atomically(model, adapter_dir)
                 else:
                     state["bad_evals"] += 1
-                    state["stopped_early"] = state["bad_evals"] >= settings.patience
+                    state["stopped_early"] = state["bad_evals"] >= settings.patience and step < total_steps
                 state["history"].append(entry)
+                state["train_seconds"] = seconds_before + time.perf_counter() - started
                 _save_checkpoint_atomically({"adapter": get_peft_model_state_dict(model),
                                              "optimizer": optimizer.state_dict(),
                                              "scheduler": scheduler.state_dict(), "state": state}, checkpoint_path)
@@ -340,7 +346,7 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
         return TuningResult(best_step=state["best_step"], best_valid_auc=state["best_auc"],
                             steps_done=state["step"], stopped_early=state["stopped_early"],
                             history=state["history"], resumed_from_step=resumed_from,
-                            train_seconds=time.perf_counter() - started)
+                            train_seconds=seconds_before + time.perf_counter() - started)
     finally:
         model.base_model.unload()  # take the LoRA layers out of the shared base model
         base.eval()
