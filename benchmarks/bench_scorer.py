@@ -24,11 +24,11 @@ def reference_scores(model, tokenizer, prompts: list[str], batch_size: int, max_
     prompt of it had ended (generate stops there, so this is what the reference pays beyond the prompt)."""
     import torch
 
-    from bench.lm.scorer import answer_token_ids
+    from bench.lm.scorer import answer_token_ids, pad_token_id
 
     yes, no = answer_token_ids(tokenizer)
     tokenizer.padding_side = "left"
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_token_id(tokenizer)
     out: list[float] = []
     try:
         for start in range(0, len(prompts), batch_size):

@@ -79,13 +79,14 @@ def main() -> None:
     from bench.data.domains import load_domain
     from bench.data.prompts import ANSWERS, alpaca_prompt
     from bench.lm.models import load
+    from bench.lm.scorer import pad_token_id
     from bench.lm.tuning import _micro_batch_backward, tokenize_example
 
     loaded = load(args.model, args.device)
     tokenizer, device = loaded.tokenizer, next(loaded.model.parameters()).device
     samples = load_domain(args.domain, args.data_dir).train[: args.micro_batch]
     examples = [tokenize_example(tokenizer, alpaca_prompt(s), ANSWERS[s.label], 512, True) for s in samples]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_token_id(tokenizer)
     model = get_peft_model(loaded.model, _settings("plain", args.chunk_tokens).lora_config())
     model.train()
 

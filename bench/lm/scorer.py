@@ -75,22 +75,35 @@ PROGRESS_FROM = 100  # prompts; a progress bar (on a terminal) for calls at leas
 MIN_SHARED_PREFIX = 8  # tokens; below this, computing the prefix once is not worth a cache copy
 
 
-def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return n
 
 
-def _cache_keyword(decoder: Any) -> str:
+def cache_keyword(decoder: Any) -> str:
     """transformers 5 renamed `past_key_values` to `cache`, as argument and output field (the old name
     warns, and goes in 5.40)."""
     return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
 
 
+def unwrapped(model: Any) -> Any:
+    """The causal LM itself, under a peft wrapper if there is one."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def pad_token_id(tokenizer: Any) -> int:
+    """The tokenizer's pad id, else its end-of-sequence id, else 0 (padding never reaches a score or a loss)."""
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return candidate
+    return 0
+
+
 def _decoder_and_head(model: Any) -> tuple[Any, Any]:
     """The transformer body and the vocabulary projection (through a peft wrapper if there is one)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrapped(model)
     return base.get_decoder(), base.get_output_embeddings()
 
 
@@ -126,9 +139,7 @@ class LMScorer:
         self.max_batch_tokens = max_batch_tokens
         self.shared_prefix = shared_prefix
         self.yes_id, self.no_id = answer_token_ids(tokenizer)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        if self.pad_id is None:
-            self.pad_id = 0
+        self.pad_id = pad_token_id(tokenizer)
 
     def tokenize(self, prompts: Sequence[str]) -> list[list[int]]:
         return [self.tokenizer(p)["input_ids"] for p in prompts]
@@ -140,7 +151,7 @@ class LMScorer:
             return 0
         prefix = (self.tokenizer(self.shared_prefix)["input_ids"] if isinstance(self.shared_prefix, str)
                   else list(self.shared_prefix))
-        shared = min(min(_common_prefix_length(prefix, e), len(e) - 1) for e in encoded)
+        shared = min(min(common_prefix_length(prefix, e), len(e) - 1) for e in encoded)
         return shared if shared >= MIN_SHARED_PREFIX else 0
 
     def log_probs(self, prompts: Sequence[str]) -> np.ndarray:
@@ -164,8 +175,8 @@ class LMScorer:
                 prefix_cache = None
                 if shared:
                     prefix_ids = torch.tensor([encoded[0][:shared]], device=device)
-                    cache_keyword = _cache_keyword(decoder)
-                    prefix_cache = getattr(decoder(input_ids=prefix_ids, use_cache=True), cache_keyword)
+                    keyword = cache_keyword(decoder)
+                    prefix_cache = getattr(decoder(input_ids=prefix_ids, use_cache=True), keyword)
                 rests = [e[shared:] for e in encoded]
                 bar = tqdm(total=len(rests), desc="scoring", unit="prompt", leave=False,
                            disable=None if len(rests) >= PROGRESS_FROM else True)
@@ -185,7 +196,7 @@ class LMScorer:
                         cache.batch_repeat_interleave(len(batch))
                         full_mask = torch.cat([torch.ones((len(batch), shared), dtype=mask.dtype, device=device), mask], 1)
                         hidden = decoder(input_ids=ids, attention_mask=full_mask, use_cache=True,
-                                         **{cache_keyword: cache}).last_hidden_state
+                                         **{keyword: cache}).last_hidden_state
                     final = hidden[torch.arange(len(batch), device=device), last]
                     logits = head(final).float()
                     log_probs = torch.log_softmax(logits, dim=-1)[:, [self.yes_id, self.no_id]]

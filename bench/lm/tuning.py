@@ -28,7 +28,7 @@ from tqdm import tqdm
 from bench.data.samples import Sample
 from bench.errors import BenchError
 from bench.files import atomic_write
-from bench.lm.scorer import sample_scores
+from bench.lm.scorer import pad_token_id, sample_scores
 
 
 @dataclass
@@ -115,15 +115,14 @@ def _shared_prefix_loss(model: Any, examples: list[dict], pad_id: int, device: A
     import torch
     import torch.nn.functional as F
 
-    from bench.lm.scorer import _cache_keyword, _common_prefix_length
+    from bench.lm.scorer import cache_keyword, common_prefix_length, unwrapped
 
     first = examples[0]
-    shared = min(min(_common_prefix_length(first["input_ids"], e["input_ids"]),
-                     _common_prefix_length(first["labels"], e["labels"]), len(e["input_ids"]) - 1) for e in examples)
+    shared = min(min(common_prefix_length(first["input_ids"], e["input_ids"]),
+                     common_prefix_length(first["labels"], e["labels"]), len(e["input_ids"]) - 1) for e in examples)
     if shared < 2:
         return _plain_loss(model, examples, pad_id, device)
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    keyword = _cache_keyword(base)
+    keyword = cache_keyword(unwrapped(model))
     n, width = len(examples), max(len(e["input_ids"]) for e in examples) - shared
     prefix = model(input_ids=torch.tensor([first["input_ids"][:shared]], device=device), use_cache=True)
     cache = getattr(prefix, keyword)
@@ -275,7 +274,7 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
     if settings.max_steps > 0:
         total_steps = min(total_steps, settings.max_steps)
     eval_every = settings.eval_every(n)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    pad_id = pad_token_id(tokenizer)
 
     torch.manual_seed(seed)  # LoRA's initial A matrices: a function of the cell's seed
     if start_adapter is not None:
