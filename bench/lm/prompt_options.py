@@ -30,8 +30,10 @@ def check_history(method: str, value: str) -> str:
     return value
 
 
-def retrieved(samples: list[Sample], method: str, device: str = "cpu") -> list[Sample]:
-    """Each sample with its history replaced by the len(history) past items most similar to its target."""
+def retrieved(samples: list[Sample], method: str) -> list[Sample]:
+    """Each sample with its history replaced by the len(history) past items most similar to its target.
+    The vectors come from the text baselines' cache, encoded on the CPU (a GPU's last bits could swap
+    near-tied neighbours)."""
     from bench.lm.text_embeddings import item_vectors
 
     lacking = [s for s in samples if not s.past]
@@ -43,7 +45,7 @@ def retrieved(samples: list[Sample], method: str, device: str = "cpu") -> list[S
     by_domain: dict[str, list[Sample]] = {}
     for s in samples:
         by_domain.setdefault(s.domain, []).append(s)
-    vectors = {d: item_vectors(d, [x for s in group for x in (s.target, *(h.item for h in s.past))], device)
+    vectors = {d: item_vectors(d, [x for s in group for x in (s.target, *(h.item for h in s.past))])
                for d, group in by_domain.items()}
     for s in samples:
         v = vectors[s.domain]

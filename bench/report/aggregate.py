@@ -209,9 +209,20 @@ def strongest_baseline(cells: list[Cell]) -> Cell | None:
     return max(candidates, key=lambda c: (c.mean, c.row)) if candidates else None
 
 
-def _scored_alike(cell: Cell) -> bool:
+def scored_alike(cell: Cell) -> bool:
     """All of a cell's runs scored the same test samples (a paired or pooled statistic needs that)."""
     return len({tuple(r["sample_ids"]) for r in cell.runs}) == 1
+
+
+def compared(pairs: list[tuple[Cell, Cell]]) -> list[Comparison]:
+    """Each cell against its base cell on the same samples (paired cluster bootstrap over users and
+    runs), Holm-corrected over the list."""
+    comparisons = [Comparison(base.row, paired_difference(base.runs[0]["labels"], [r["scores"] for r in cell.runs],
+                                                          [r["scores"] for r in base.runs], base.users))
+                   for cell, base in pairs]
+    for comparison, p in zip(comparisons, holm([c.result.p_value for c in comparisons]), strict=True):
+        comparison.p_holm = p
+    return comparisons
 
 
 def _add_statistics(tables: Tables) -> None:
@@ -219,7 +230,7 @@ def _add_statistics(tables: Tables) -> None:
 
     columns = sorted({k[:4] for k in tables.cells}, key=str)
     for column in tqdm(columns, desc="statistics", unit="column", disable=None, leave=False):
-        cells = [c for c in tables.column(*column) if c.records and _scored_alike(c)]
+        cells = [c for c in tables.column(*column) if c.records and scored_alike(c)]
         for cell in cells:
             first = cell.runs[0]
             scores = [r["scores"] for r in cell.runs]
@@ -231,9 +242,5 @@ def _add_statistics(tables: Tables) -> None:
         if base is None:
             continue
         tested = [c for c in cells if c is not base and c.runs[0]["sample_ids"] == base.runs[0]["sample_ids"]]
-        for cell in tested:
-            result = paired_difference(base.runs[0]["labels"], [r["scores"] for r in cell.runs],
-                                       [r["scores"] for r in base.runs], base.users)
-            cell.comparison = Comparison(base.row, result)
-        for cell, p in zip(tested, holm([c.comparison.result.p_value for c in tested]), strict=True):
-            cell.comparison.p_holm = p
+        for cell, comparison in zip(tested, compared([(c, base) for c in tested]), strict=True):
+            cell.comparison = comparison

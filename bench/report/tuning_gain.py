@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report.aggregate import ALPHA, Cell, Comparison, Tables, _scored_alike
-from bench.report.statistics import holm, paired_difference
+from bench.report.aggregate import ALPHA, Cell, Tables, compared, scored_alike
 from bench.report.text import subset_name
 
 
@@ -25,13 +24,9 @@ def _untuned_identity(cell: Cell) -> tuple:
             config.get("history", "recent"), hint, shots, tuple(cell.runs[0]["sample_ids"]))
 
 
-def _comparable(cell: Cell) -> bool:
-    return bool(cell.records) and _scored_alike(cell)
-
-
 def tuning_gain_markdown(tables: Tables, test_size: int | None) -> str:
     """The table, and one sentence: in how many cells tuning is significantly above / below."""
-    cells = [c for k, c in tables.cells.items() if k[0] == test_size and _comparable(c)]
+    cells = [c for k, c in tables.cells.items() if k[0] == test_size and c.records and scored_alike(c)]
     untuned = {}
     for c in sorted((c for c in cells if c.method == "zero-shot"), key=lambda c: (c.train, c.shots)):
         untuned.setdefault(_untuned_identity(c), c)
@@ -40,11 +35,7 @@ def tuning_gain_markdown(tables: Tables, test_size: int | None) -> str:
     if not pairs:
         return ""
     pairs.sort(key=lambda p: (p[0].train != p[0].test, p[0].test, p[0].train, p[0].row, p[0].shots))
-    comparisons = [Comparison(base.row, paired_difference(base.runs[0]["labels"], [r["scores"] for r in tuned.runs],
-                                                          [r["scores"] for r in base.runs], base.users))
-                   for tuned, base in pairs]
-    for comparison, p in zip(comparisons, holm([c.result.p_value for c in comparisons]), strict=True):
-        comparison.p_holm = p
+    comparisons = compared(pairs)
     lines = [f"### Does tuning help? tallrec against the untuned model ({subset_name(test_size)})", "",
              "Each tallrec cell against zero-shot with the same model, precision, score kind and prompt options "
              "on the same test samples: ΔAUC x 100 of the means, paired cluster bootstrap over users (and seeds), "
