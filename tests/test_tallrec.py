@@ -102,6 +102,8 @@ def test_training_examples_match_the_authors_format(tiny_folder, movie):
     assert masked["labels"][0] == -100 and masked["labels"][-1] == tokenizer.eos_token_id
     cut = tokenize_example(tokenizer, "### Response:\n" * 50, "Yes.", cutoff_len=16, train_on_inputs=True)
     assert len(cut["input_ids"]) == 16
+    with pytest.raises(BenchError, match="no room for the answer.*cutoff_len"):  # its loss would be 0/0
+        tokenize_example(tokenizer, "### Response:\n" * 50, "Yes.", cutoff_len=16, train_on_inputs=False)
 
 
 def test_tuning_lowers_loss_and_the_adapter_reloads_to_identical_scores(tiny_folder, movie, tmp_path):

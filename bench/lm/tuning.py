@@ -78,6 +78,9 @@ def tokenize_example(tokenizer: Any, prompt: str, answer: str, cutoff_len: int, 
     labels = list(ids)
     if not train_on_inputs:
         n_prompt = len(tokenizer(prompt, truncation=True, max_length=cutoff_len)["input_ids"])
+        if n_prompt >= len(ids):
+            raise BenchError(f"a training prompt fills all {cutoff_len} tokens of cutoff_len, leaving no room for the "
+                             "answer (its loss would be empty); raise tallrec.cutoff_len")
         labels = [-100] * n_prompt + labels[n_prompt:]
     return {"input_ids": ids, "labels": labels}
 
