@@ -3,8 +3,9 @@
 The untuned model is the zero-shot cell with the same model, precision, score kind and prompt options,
 scored on the same test samples. Its scores depend on neither K, seed nor train domain, so one zero-shot
 cell per test set stands in for every tallrec cell there; with the hint they do (it reads the train pool
-less the cell's shots), so there the zero-shot cell must have the same train domain, K and seeds. A tallrec cell shown under the other score kind (a view, `selected_by`) is left out: its adapter
-was chosen under its own kind. Holm-corrected over the table.
+less the cell's shots), so there the zero-shot cell must have the same train domain, K and seeds. A
+tallrec cell shown under the other score kind (a view, `selected_by`) is left out: its adapter was
+chosen under its own kind. Holm-corrected over the table.
 """
 
 from __future__ import annotations
