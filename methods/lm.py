@@ -27,6 +27,7 @@ from bench.lm.tuning import (
     TuningSettings,
     _file_sha256,
     _without_peft_deprecation_warning,
+    discard_checkpoint,
     instruction_examples,
     tokenize_example,
     tune_lora,
@@ -49,9 +50,9 @@ FAST = {
     "warmup_steps": 0, "valid_size": 64,
 }
 # Chosen on validation AUC only (docs/cpu-recipe.md): the paper's LoRA shape and prompt, the loss on the
-# answer only, at most 96 small steps (24 epochs: 96 steps at K=16, 6 epochs at K=64), selection on 128 validation
-# samples every 16 steps, log-odds scores, the shared preamble run once. About 12 minutes of tuning per
-# cell on a 2-core CPU.
+# answer only, at most 96 small steps (24 epochs: 96 steps at K=16, 6 epochs at K=64), selection on 128
+# validation samples every 16 steps, log-odds scores, the shared preamble run once. About 12 minutes of
+# tuning per cell on a 2-core CPU.
 CPU = {
     **PAPER, "learning_rate": 5e-4, "batch_size": 4, "micro_batch_size": 4, "epochs": 24, "max_steps": 96,
     "warmup_steps": 8, "eval_steps": 16, "patience": 3, "valid_size": 128, "train_on_inputs": False,
@@ -226,8 +227,8 @@ class TallRec(_LMMethod):
     """LoRA rec-tuning of a causal LM on the K shots (peft), best adapter by validation AUC (TALLRec).
 
     `preset`: `paper` (the authors' settings), `cpu` (a recipe chosen on validation AUC for a 2-core
-    CPU: answer-only loss, at most 96 small steps, log-odds; docs/cpu-recipe.md) or `fast` (a few steps, for the
-    bounded cell of the default run); `auto` picks paper on a CUDA machine and cpu otherwise. Every
+    CPU: answer-only loss, at most 96 small steps, log-odds; docs/cpu-recipe.md) or `fast` (a few steps,
+    for the bounded cell of the default run); `auto` picks paper on a CUDA machine and cpu otherwise. Every
     hyperparameter left unset (`score` and `share_prefix` too) takes the preset's value; all are
     recorded. `max_steps`: at most this many optimizer steps (0: `epochs` decide). `instruction_data`:
     an Alpaca-format JSON file for an optional first instruction-tuning stage, cached and reused as the
@@ -335,7 +336,7 @@ class TallRec(_LMMethod):
         if not (folder / "adapter" / "adapter_config.json").is_file() or not (folder / "done").is_file():
             examples = instruction_examples(path, loaded.tokenizer, settings.cutoff_len, settings.train_on_inputs)
             result = tune_lora(loaded.model, loaded.tokenizer, examples, None, stage, seed=0, out_dir=folder)
-            (folder / "checkpoint.pt").unlink(missing_ok=True)  # the adapter is what stays
+            discard_checkpoint(folder)
             (folder / "done").write_text(f"{result.steps_done}\n")
         self._extra["instruction_adapter"] = str(folder / "adapter")
         self._extra["instruction_data_sha256"] = data_sha256
@@ -376,7 +377,7 @@ class TallRec(_LMMethod):
         from bench.files import write_json_atomically
 
         write_json_atomically(done_file, self._extra)
-        (out_dir / "checkpoint.pt").unlink(missing_ok=True)  # the best adapter is what stays
+        discard_checkpoint(out_dir)
 
     def score(self, samples: list[Sample]) -> list[float]:
         from peft import PeftModel

@@ -250,6 +250,15 @@ def _without_peft_deprecation_warning(wrap: Any, *args: Any, **kwargs: Any) -> A
         return wrap(*args, **kwargs)
 
 
+def _checkpoint_path(out_dir: Path) -> Path:
+    return out_dir / "checkpoint.pt"
+
+
+def discard_checkpoint(out_dir: Path) -> None:
+    """Once the caller has recorded the finished tuning: the best adapter is what stays, not the resume point."""
+    _checkpoint_path(out_dir).unlink(missing_ok=True)
+
+
 def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list[Sample] | None,
               settings: TuningSettings, *, seed: int, out_dir: Path, score_kind: str = "reference",
               score_batch_size: int = 16, start_adapter: Path | None = None,
@@ -264,7 +273,7 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
     from bench.metrics import auc
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    adapter_dir, checkpoint_path = out_dir / "adapter", out_dir / "checkpoint.pt"
+    adapter_dir, checkpoint_path = out_dir / "adapter", _checkpoint_path(out_dir)
     n = len(train_examples)
     if n == 0:
         raise BenchError("LoRA tuning needs at least one training example (K >= 1)")
