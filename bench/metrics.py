@@ -9,12 +9,14 @@ import numpy as np
 from bench.errors import BenchError
 
 
-def auc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """ROC AUC (ties count half), from scikit-learn; imported here because it is slow to import."""
+def auc(labels: Sequence[int], scores: Sequence[float], *, where: str = "the test set",
+        fix: str = "use a larger --test-size") -> float:
+    """ROC AUC (ties count half), from scikit-learn; imported here because it is slow to import.
+    `where` and `fix` name the samples and the remedy in the error when they hold one class only."""
     from sklearn.metrics import roc_auc_score
 
     if len(set(labels)) < 2:
-        raise BenchError("AUC needs both liked and not-liked samples in the test set; use a larger --test-size")
+        raise BenchError(f"AUC needs both liked and not-liked samples in {where}; {fix}")
     return float(roc_auc_score(labels, scores))
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from bench.data.item_rates import ItemRates
 from bench.data.samples import Sample
-from bench.run.registry import FitContext, Method, register
+from bench.run.registry import FitContext, Method, check_parameters, is_positive, register
 
 
 @register("random")
@@ -58,6 +58,8 @@ class Popularity(Method):
     cross_domain = False
 
     def __init__(self, *, prior: float = 2.0) -> None:
+        # 0 would divide by zero on a target the pool never saw.
+        check_parameters("popularity", [("prior", prior, is_positive(prior), "a number > 0")])
         self.prior = prior
         self._rates = ItemRates([])
 

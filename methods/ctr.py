@@ -43,17 +43,16 @@ epoch (the best one on validation at K >= 64); without flags din scores 0.47-0.5
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any, ClassVar
 
 import numpy as np
 
 from bench.data.samples import Sample
+from bench.early_stopping import EarlyStopping
 from bench.errors import BenchError
-from bench.metrics import auc
 from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, torch_threads
-from bench.run.registry import FitContext, Method, register
+from bench.run.registry import FitContext, Method, check_parameters, is_count, is_positive, register
 
 # Values of DIN's `history_flag` item feature (0 is padding).
 TARGET_FLAG, DISLIKED_FLAG, LIKED_FLAG = 1, 2, 3
@@ -115,18 +114,14 @@ class _RecBoleCTR(Method):
                  pool_epochs: int = 10, liked_flags: bool = True, threads: int = 1,
                  save_model: bool = False) -> None:
         name = self.name or type(self).__name__
-        for param, value, ok, fix in (
-            ("epochs", epochs, isinstance(epochs, int) and epochs >= 1, "an integer >= 1"),
-            ("patience", patience, isinstance(patience, int) and patience >= 1, "an integer >= 1"),
-            ("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 2, "an integer >= 2"),
-            ("learning_rate", learning_rate, isinstance(learning_rate, int | float) and learning_rate > 0
-             and math.isfinite(learning_rate), "a number > 0"),
-            ("pool_epochs", pool_epochs, isinstance(pool_epochs, int) and pool_epochs >= 1, "an integer >= 1"),
-            ("threads", threads, isinstance(threads, int) and threads >= 0, "an integer >= 0 (0: torch's default)"),
-        ):
-            if not ok:
-                raise BenchError(f"{name}: bad {param}={value!r}; set {param} to {fix} "
-                                 f"(--param {name}.{param}=VALUE)")
+        check_parameters(name, [
+            ("epochs", epochs, is_count(epochs, 1), "an integer >= 1"),
+            ("patience", patience, is_count(patience, 1), "an integer >= 1"),
+            ("batch_size", batch_size, is_count(batch_size, 2), "an integer >= 2"),
+            ("learning_rate", learning_rate, is_positive(learning_rate), "a number > 0"),
+            ("pool_epochs", pool_epochs, is_count(pool_epochs, 1), "an integer >= 1"),
+            ("threads", threads, is_count(threads, 0), "an integer >= 0 (0: torch's default)"),
+        ])
         if pool_history and not pool_logs:
             raise BenchError(f"{name}: pool_history=true adds rows to the pool logs; set pool_logs=true too "
                              f"(--param {name}.pool_logs=true) or leave pool_history false")
@@ -247,30 +242,20 @@ class _RecBoleCTR(Method):
         import torch
 
         tensors, valid_tensors = self._encode(rows), self._encode([_Row.of(s) for s in valid])
-        valid_labels = [s.label for s in valid]
         optimizer = torch.optim.Adam(self._model.parameters(), lr=self.learning_rate)
         epochs = min(self.epochs, self.pool_epochs) if self.pool_logs else self.epochs
         # Near-equal batches (sizes differ by at most one): never a batch of one row while there are two.
         n_batches = max(1, math.ceil(len(rows) / self.batch_size))
-        best_auc, best_epoch, best_state, epochs_run = -1.0, 0, None, 0
+        stopping = EarlyStopping([s.label for s in valid], self.patience, self.name)
         for epoch in range(1, epochs + 1):
             self._model.train()
             for batch in torch.tensor_split(torch.randperm(len(rows), generator=generator), n_batches):
                 optimizer.zero_grad()
                 self._model.calculate_loss(self._interaction(tensors, batch)).backward()
                 optimizer.step()
-            epochs_run = epoch
-            valid_auc = auc(valid_labels, self._logits(valid_tensors).tolist()) if valid else float("nan")
-            if not valid:  # nothing to stop on: train all epochs, keep the last
-                best_epoch, best_state = epoch, None
-            elif valid_auc > best_auc:
-                best_auc, best_epoch, best_state = valid_auc, epoch, copy.deepcopy(self._model.state_dict())
-            elif epoch - best_epoch >= self.patience:
+            if stopping.stop_after(epoch, self._model, lambda: self._logits(valid_tensors).tolist()):
                 break
-        if best_state is not None:
-            self._model.load_state_dict(best_state)
-        self._extra.update(best_epoch=best_epoch, epochs_run=epochs_run,
-                           valid_auc=best_auc if valid else None)
+        self._extra.update(stopping.restore_best(self._model))
 
     def _model_settings(self) -> dict[str, Any]:
         names = ("embedding_size", "mlp_hidden_size", "dropout_prob", "pooling_mode", "MAX_ITEM_LIST_LENGTH")

@@ -20,7 +20,7 @@ from bench.data.samples import Sample
 from bench.data.splits import pool_without
 from bench.errors import BenchError
 from bench.run import registry
-from bench.run.registry import FitContext, Method, register
+from bench.run.registry import FitContext, Method, check_parameters, is_positive, register
 
 FEATURES = ("like_ratio", "item_rate", "mf")
 
@@ -40,9 +40,7 @@ class Stacked(Method):
     cross_domain = False
 
     def __init__(self, *, c: float = 1.0, lm: bool = False, lm_model: str = "smollm2-135m-instruct") -> None:
-        if not c > 0:
-            raise BenchError(f"stack: bad c={c!r}; set c to a number > 0 (--param stack.c=VALUE; smaller = "
-                             "stronger regularisation)")
+        check_parameters("stack", [("c", c, is_positive(c), "a number > 0 (smaller: stronger regularisation)")])
         self.c, self.lm, self.lm_model = c, lm, lm_model
         self._parts: dict[str, Method] = {}
         self._mean = self._scale = self._coef = None

@@ -12,7 +12,7 @@ import numpy as np
 
 from bench.data.samples import Sample
 from bench.errors import BenchError
-from bench.run.registry import FitContext, Method, register
+from bench.run.registry import FitContext, Method, check_parameters, is_count, is_positive, register
 
 NEWTON_STEPS = 8
 # "unseen": a scored sample's user is folded in from its history only when the pool lacks that user;
@@ -67,11 +67,10 @@ class MatrixFactorization(Method):
             raise BenchError(f"mf: bad fold_in={fold_in!r}; choose one of {', '.join(FOLD_IN)} "
                              "(--param mf.fold_in=always)")
         self.fold_in = fold_in
-        for name, value, ok, fix in (("dim", dim, dim >= 1, "an integer >= 1"),
-                                     ("epochs", epochs, epochs >= 1, "an integer >= 1"),
-                                     ("lr", lr, lr > 0, "a number > 0"), ("l2", l2, l2 >= 0, "a number >= 0")):
-            if not ok:  # NaN fails every comparison, so it is refused too
-                raise BenchError(f"mf: bad {name}={value!r}; set {name} to {fix} (--param mf.{name}=VALUE)")
+        check_parameters("mf", [("dim", dim, is_count(dim, 1), "an integer >= 1"),
+                                ("epochs", epochs, is_count(epochs, 1), "an integer >= 1"),
+                                ("lr", lr, is_positive(lr), "a number > 0"),
+                                ("l2", l2, is_positive(l2) or l2 == 0, "a number >= 0")])
         self.dim, self.epochs, self.lr, self.l2, self.finetune_shots = dim, epochs, lr, l2, finetune_shots
         self._users: dict[str, int] = {}
         self._items: dict[str, int] = {}

@@ -25,16 +25,15 @@ within each group its AUC is 0.47-0.53. GRU4Rec's logits for both groups are nea
 
 from __future__ import annotations
 
-import copy
 from typing import Any, ClassVar
 
 import numpy as np
 
 from bench.data.samples import Item, Sample
+from bench.early_stopping import EarlyStopping
 from bench.errors import BenchError
-from bench.metrics import auc
 from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, torch_threads
-from bench.run.registry import FitContext, Method, register
+from bench.run.registry import FitContext, Method, check_parameters, is_count, is_positive, register
 
 ANONYMOUS_USER = 1  # samples carry no user id; Caser's user embedding becomes one learned vector
 
@@ -87,6 +86,14 @@ class _RecBoleSequential(Method):
     def __init__(self, *, epochs: int = 50, patience: int = 5, batch_size: int = 32,
                  learning_rate: float = 1e-3, pretrain_epochs: int = 0, threads: int = 1,
                  save_model: bool = False) -> None:
+        check_parameters(self.name or type(self).__name__, [
+            ("epochs", epochs, is_count(epochs, 1), "an integer >= 1"),
+            ("patience", patience, is_count(patience, 1), "an integer >= 1"),
+            ("batch_size", batch_size, is_count(batch_size, 1), "an integer >= 1"),
+            ("learning_rate", learning_rate, is_positive(learning_rate), "a number > 0"),
+            ("pretrain_epochs", pretrain_epochs, is_count(pretrain_epochs, 0), "an integer >= 0 (0: no pretraining)"),
+            ("threads", threads, is_count(threads, 0), "an integer >= 0 (0: torch's default)"),
+        ])
         self.epochs = epochs
         self.patience = patience
         self.batch_size = batch_size
@@ -227,10 +234,10 @@ class _RecBoleSequential(Method):
         import torch
 
         shots, labels = self._encode(train), torch.tensor([s.label for s in train], dtype=torch.float32)
-        valid_tensors, valid_labels = self._encode(valid), [s.label for s in valid]
+        valid_tensors = self._encode(valid)
         optimizer = torch.optim.Adam(self._model.parameters(), lr=self.learning_rate)
         loss_fn = torch.nn.BCEWithLogitsLoss()
-        best_auc, best_epoch, best_state, epochs_run = -1.0, 0, None, 0
+        stopping = EarlyStopping([s.label for s in valid], self.patience, self.name)
         for epoch in range(1, self.epochs + 1):
             self._model.train()
             order = torch.randperm(len(train), generator=generator)
@@ -240,15 +247,9 @@ class _RecBoleSequential(Method):
                 logits = self._model.predict(self._interaction(shots, rows))
                 loss_fn(logits, labels[rows].to(logits.device)).backward()
                 optimizer.step()
-            epochs_run = epoch
-            valid_auc = auc(valid_labels, self._logits(valid_tensors).tolist())
-            if valid_auc > best_auc:
-                best_auc, best_epoch, best_state = valid_auc, epoch, copy.deepcopy(self._model.state_dict())
-            elif epoch - best_epoch >= self.patience:
+            if stopping.stop_after(epoch, self._model, lambda: self._logits(valid_tensors).tolist()):
                 break
-        if best_state is not None:
-            self._model.load_state_dict(best_state)
-        self._extra.update(best_epoch=best_epoch, epochs_run=epochs_run, valid_auc=best_auc)
+        self._extra.update(stopping.restore_best(self._model))
 
     def _model_settings(self) -> dict[str, Any]:
         names = ("embedding_size", "hidden_size", "num_layers", "n_layers", "n_heads", "inner_size", "nh", "nv",

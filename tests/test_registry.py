@@ -58,3 +58,17 @@ def test_overrides_are_converted_to_parameter_types():
         registry.build("popularity", {"nope": "1"})
     with pytest.raises(BenchError, match="unknown method 'nope'"):
         registry.get("nope")
+
+
+@pytest.mark.parametrize("prior", ["0", "-1", "nan", "inf"])
+def test_popularity_refuses_a_prior_that_would_divide_by_zero_or_is_not_a_number(prior):
+    with pytest.raises(BenchError, match=r"popularity: bad prior=.*a number > 0 \(--param popularity.prior=VALUE\)"):
+        registry.build("popularity", {"prior": prior})
+
+
+def test_check_parameters_refuses_bools_as_counts_and_nan_as_numbers():
+    assert registry.is_count(3, 1) and not registry.is_count(True, 0) and not registry.is_count(2.0, 1)
+    assert registry.is_positive(0.5) and not registry.is_positive(float("nan")) and not registry.is_positive(0)
+    registry.check_parameters("toy", [("a", 1, True, "anything")])
+    with pytest.raises(BenchError, match=r"^toy: bad b=-1; set b to an integer >= 0 \(--param toy.b=VALUE\)$"):
+        registry.check_parameters("toy", [("a", 1, True, "x"), ("b", -1, False, "an integer >= 0")])

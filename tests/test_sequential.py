@@ -14,6 +14,7 @@ from bench import recbole_compat
 from bench.data.domains import load_domain
 from bench.data.samples import HistoryItem, Item, Sample
 from bench.data.splits import few_shot
+from bench.errors import BenchError
 from bench.metrics import auc
 from bench.run import registry, runner
 from bench.run.store import ResultStore
@@ -154,3 +155,24 @@ def test_id_models_are_not_applicable_across_domains_and_text_models_are(data_di
     assert records["gru4rec", "book"]["auc"] is None
     for cell in [("gru4rec", "movie"), ("gru4rec-text", "movie"), ("gru4rec-text", "book")]:
         assert records[cell]["status"] == "ok" and 0.0 <= records[cell]["auc"] <= 1.0
+
+
+@pytest.mark.parametrize(("params", "says"), [
+    ({"epochs": "0"}, "epochs"), ({"patience": "0"}, "patience"), ({"batch_size": "0"}, "batch_size"),
+    ({"learning_rate": "nan"}, "learning_rate"), ({"pretrain_epochs": "-1"}, "pretrain_epochs"),
+    ({"threads": "-2"}, "threads"),
+])
+def test_bad_parameters_are_one_line_errors(params, says):
+    with pytest.raises(BenchError, match=f"gru4rec: bad {says}=") as error:
+        registry.build("gru4rec", params)
+    assert "\n" not in str(error.value) and "--param gru4rec." in str(error.value)
+
+
+def test_without_a_validation_set_every_epoch_runs(movie):
+    method = registry.build("gru4rec", {"epochs": "3", "patience": "1"})
+    context = registry.FitContext(seed=0, train_plan="movie", train_domains=["movie"], train_pool=movie.train[:200],
+                                  artifact_dir=Path("unused"), device="cpu")
+    method.fit(few_shot(movie.train, 16, 0, "movie"), [], context)
+    extra = method.extra_record()
+    assert (extra["epochs_run"], extra["best_epoch"], extra["valid_auc"]) == (3, 3, None)
+    assert len(method.score(movie.test[:20])) == 20

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import inspect
+import math
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -176,6 +177,25 @@ def convert_parameter(value: str, default: Any) -> Any:
     if default is None:
         return value
     return type(default)(value)
+
+
+def check_parameters(method: str, checks: list[tuple[str, Any, bool, str]]) -> None:
+    """Refuse the first bad value with a one-line error naming it and the fix; each check is
+    (parameter, value, ok, what it must be). Methods call this in their constructor, so a bad
+    `--param` fails when the grid is planned, before anything runs."""
+    for param, value, ok, fix in checks:
+        if not ok:
+            raise BenchError(f"{method}: bad {param}={value!r}; set {param} to {fix} (--param {method}.{param}=VALUE)")
+
+
+def is_count(value: Any, least: int) -> bool:
+    """An integer (not a bool) of at least `least`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def is_positive(value: Any) -> bool:
+    """A finite number > 0 (NaN and infinity refused)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def build(name: str, overrides: dict[str, str] | None = None, device: str | None = None) -> Method:
