@@ -157,7 +157,7 @@ def _grids(args: argparse.Namespace) -> list[runner.Grid]:
     """The default suite when no grid option is given; otherwise one grid, the rest from its first grid."""
     common = {"data_dir": str(args.data_dir) if args.data_dir else None, "device": args.device,
               "cards": [str(Path(c).resolve()) for c in args.card]}
-    if not any(getattr(args, name) for name in GRID_OPTIONS):
+    if all(getattr(args, name) in (None, []) for name in GRID_OPTIONS):  # --test-size 0 is given, and refused
         return [runner.Grid(methods=g["methods"], shots=g["shots"], seeds=g["seeds"], train=g["train"],
                             test=g["test"], params=g.get("params", {}), test_size=g.get("test_size"), **common)
                 for g in suites.DEFAULT]

@@ -62,6 +62,19 @@ def test_bad_param_syntax(capsys, store_dir):
     assert code == 2 and "METHOD.KEY=VALUE" in err
 
 
+@pytest.mark.parametrize("argv, says", [
+    (["--method", "popularity", "--param", "popularty.prior=5"], "--param names 'popularty', not a method of this run"),
+    (["--method", "popularity", "--param", "mf.dim=32"], "--param names 'mf', not a method of this run (popularity)"),
+    (["--method", "like-ratio", "--seeds", "-1"], "seeds must be 0 or more, got -1"),
+    (["--method", "like-ratio", "--test-size", "0"], "--test-size must be 1 or more, got 0"),
+    (["--test-size", "-5"], "--test-size must be 1 or more, got -5"),
+])
+def test_grid_mistakes_are_refused_before_anything_runs(capsys, data_dir, store_dir, argv, says):
+    code, err = run_cli(capsys, "run", *argv, "--store", str(store_dir), "--data-dir", str(data_dir))
+    assert code == 2 and err.count("\n") == 0 and says in err
+    assert not list(store_dir.rglob("*.json"))  # nothing ran
+
+
 @pytest.mark.parametrize("argv, expected", [(["run", "--help"], "Interrupted runs resume"),
                                             (["--help"], "scored by AUC")])
 def test_help_explains(argv, expected, capsys):

@@ -69,6 +69,13 @@ def test_a_fit_is_named_apart_from_where_it_is_tested(data_dir):
     assert subset_movie.fit_key == subset_book.fit_key == full_movie.fit_key != more_shots.fit_key
 
 
+def test_a_value_given_twice_is_one_cell(data_dir):
+    g = grid(data_dir)
+    g.methods, g.shots, g.seeds, g.test = ["test-constant"] * 2, [16, 64, 16], [0, 0], ["movie", "book", "movie"]
+    cells = runner.plan(g)
+    assert [(c.shots, c.test) for c in cells] == [(16, "movie"), (16, "book"), (64, "movie"), (64, "book")]
+
+
 def test_a_subset_as_large_as_the_test_set_is_the_full_test_set(data_dir):
     g = grid(data_dir)
     g.test_size = 10**6

@@ -27,6 +27,8 @@ def few_shot(pool: list[Sample], k: int, seed: int, domain: str) -> list[Sample]
     """The K training samples for `seed`, in the order the reference code visits them."""
     if k < 0:
         raise BenchError(f"K must be 0 or more, got {k}")
+    if seed < 0:
+        raise BenchError(f"seeds must be 0 or more, got {seed}")
     if k > len(pool):
         raise BenchError(f"K={k} is larger than the {domain} train pool ({len(pool)} samples); "
                          f"choose K <= {len(pool)}")

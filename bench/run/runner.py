@@ -81,18 +81,27 @@ def _data_dir(grid: Grid) -> Path | None:
 
 
 def plan(grid: Grid) -> list[Cell]:
-    """All cells of the grid with their keys; validates names and K before anything runs."""
+    """All cells of the grid with their keys; validates names, parameters, K, seeds and the test
+    subset before anything runs. A value given twice (`--shots 16 16`) is one cell."""
     cells = []
     data_dir = _data_dir(grid)
     cards.register(grid.cards)
     device = _resolve_device(grid.device)
-    for name in grid.methods:
+    stray = [name for name in grid.params if name not in grid.methods]
+    if stray:
+        raise BenchError(f"--param names {', '.join(repr(n) for n in stray)}, not a method of this run "
+                         f"({', '.join(grid.methods)}); fix the method name or add it to --method")
+    if grid.test_size is not None and grid.test_size < 1:
+        raise BenchError(f"--test-size must be 1 or more, got {grid.test_size}; leave it out for the full test set")
+    unique = dict.fromkeys  # ordered, without repeats
+    for name in unique(grid.methods):
         method = registry.build(name, grid.params.get(name), device=device)
         precision = method.precision(device)
         in_precision = {"precision": precision} if precision else {}  # absent: float32, as keys always were
         config = {**method.config(), **in_precision}
         result_config = {**method.result_config(), **in_precision}
-        for train_plan, k, seed, test in product(grid.train, grid.shots, grid.seeds, grid.test):
+        for train_plan, k, seed, test in product(unique(grid.train), unique(grid.shots), unique(grid.seeds),
+                                                 unique(grid.test)):
             shots_from = training_set(train_plan, k, seed, data_dir)  # raises if K is too large
             test_data = load_domain(test, data_dir)
             # A subset as large as the test set is the test set: it gets the full set's key and label.
