@@ -153,6 +153,14 @@ def save_checkpoint(folder: Path, config: Any, model: Any, epoch: Any, best_vali
     return path
 
 
+def device_precision(device: str) -> str | None:
+    """What `Method.precision` says for a RecBole model trained on `device`: None (float32 on the CPU,
+    keys as they always were) or `float32-cuda`. GPU kernels add in other orders (cuDNN's GRU is not
+    even repeatable), so a GPU cell must not stand in for a CPU one."""
+    kind = device.split(":")[0]
+    return None if kind == "cpu" else f"float32-{kind}"
+
+
 @contextmanager
 def torch_threads(threads: int):
     """Set the thread count explicitly for the block (oversubscription made RecBole 10x slower here)."""

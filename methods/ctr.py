@@ -51,7 +51,7 @@ import numpy as np
 from bench.data.samples import Sample
 from bench.early_stopping import EarlyStopping
 from bench.errors import BenchError
-from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, torch_threads
+from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, device_precision, torch_threads
 from bench.run.registry import FitContext, Method, check_parameters, is_count, is_positive, register
 
 # Values of DIN's `history_flag` item feature (0 is padding).
@@ -274,6 +274,9 @@ class _RecBoleCTR(Method):
             raise BenchError(f"{self.name}: call fit before score")
         with torch_threads(self.threads):
             return self._logits(self._encode([_Row.of(s) for s in samples])).tolist()
+
+    def precision(self, device: str) -> str | None:
+        return device_precision(device)
 
     def extra_record(self) -> dict[str, Any]:
         return dict(self._extra)

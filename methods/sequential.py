@@ -32,7 +32,7 @@ import numpy as np
 from bench.data.samples import Item, Sample
 from bench.early_stopping import EarlyStopping
 from bench.errors import BenchError
-from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, torch_threads
+from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, device_precision, torch_threads
 from bench.run.registry import FitContext, Method, check_parameters, is_count, is_positive, register
 
 ANONYMOUS_USER = 1  # samples carry no user id; Caser's user embedding becomes one learned vector
@@ -271,6 +271,9 @@ class _RecBoleSequential(Method):
             if self.text_items:
                 self._add_text_items(samples)
             return self._logits(self._encode(samples)).tolist()
+
+    def precision(self, device: str) -> str | None:
+        return device_precision(device)
 
     def extra_record(self) -> dict[str, Any]:
         return dict(self._extra)

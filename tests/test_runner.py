@@ -111,6 +111,17 @@ def test_records_share_test_set_files_and_read_back_whole(data_dir, store_dir):
         assert record == store.load(record["method"], record["key"])
 
 
+@pytest.mark.parametrize("name", ["gru4rec", "sasrec-text", "deepfm", "din"])
+def test_a_recbole_model_trained_on_a_gpu_is_not_the_cpu_cell(data_dir, name):
+    def on(device: str) -> runner.Cell:
+        return runner.plan(runner.Grid(methods=[name], shots=[16], seeds=[0], train=["movie"], test=["movie"],
+                                       data_dir=str(data_dir), device=device))[0]
+
+    cpu, gpu = on("cpu"), on("cuda:1")  # planning only: no GPU needed
+    assert "precision" not in cpu.config and gpu.config["precision"] == "float32-cuda"
+    assert gpu.key != cpu.key and gpu.fit_key != cpu.fit_key
+
+
 def test_an_lm_cell_in_bfloat16_is_not_the_float32_cell(data_dir):
     """The same LM cell on a GPU (bf16) and on a CPU (float32) gives different scores: never reuse one
     for the other. Methods whose numbers do not depend on the device keep one key."""

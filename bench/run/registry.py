@@ -89,9 +89,9 @@ class Method(abc.ABC):
         return f"{cls.name}[{', '.join(f'{k}={v}' for k, v in shown.items())}]" if shown else cls.name
 
     def precision(self, device: str) -> str | None:
-        """The number format this method computes in on `device` when it is not float32 (an LM in
-        bfloat16 on a GPU): it enters the cell key, so a GPU cell never stands in for a CPU cell
-        whose scores it only approximates. None (float32) keeps the key as it always was."""
+        """How this method computes on `device` when that is not float32 on the CPU (an LM in bfloat16
+        on a GPU, a RecBole model's float32 CUDA kernels): it enters the cell key, so a GPU cell never
+        stands in for a CPU cell whose scores it only approximates. None keeps the key as it always was."""
         return None
 
     def extra_record(self) -> dict[str, Any]:
