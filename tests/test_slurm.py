@@ -194,3 +194,42 @@ def test_slurm_defaults_file_is_overridden_by_options(tmp_path):
     from bench.errors import BenchError
     with pytest.raises(BenchError, match="partiton"):
         slurm_options(config)
+
+
+@pytest.mark.parametrize(("sacct", "squeue", "expected"), [
+    (None, "", "ENDED"),           # accounting off, the task has left the queue (OOM-killed, cancelled)
+    ("", "", "ENDED"),             # accounting has no record of it, the queue neither
+    (None, "7_0|RUNNING\n", "RUNNING"),
+    (None, None, "UNKNOWN"),       # Slurm cannot be asked at all
+])
+def test_a_task_the_queue_no_longer_lists_has_ended_even_without_accounting(monkeypatch, sacct, squeue, expected):
+    from bench.run import cell_status
+
+    answers = {"sacct": sacct, "squeue": squeue}
+    monkeypatch.setattr(cell_status, "_ask", lambda command: answers[command[0]])
+    assert cell_status.slurm_states(["7_0"]) == {"7_0": expected}
+
+
+def test_following_stops_waiting_for_a_task_slurm_never_answers_about(monkeypatch, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from bench.run import cell_status, launchers
+
+    monkeypatch.setattr(cell_status, "slurm_states", lambda ids: dict.fromkeys(ids, "UNKNOWN"))
+    monkeypatch.setattr(launchers, "UNKNOWN_GIVE_UP_S", 0)
+    job = SimpleNamespace(job_id="7_0", paths=SimpleNamespace(result_pickle=tmp_path / "never-written.pkl"))
+    task = SimpleNamespace(cells=[_cell("random", 0)])
+    launchers._follow([job], [task], ResultStore(tmp_path / "store"), slurm_options(poll_seconds=0.01), False)
+    assert "has not answered about task(s) 7_0" in capsys.readouterr().err
+
+
+def test_cuda_tasks_without_gpus_are_refused_before_submitting(data_dir, tmp_path):
+    from bench.errors import BenchError
+    from bench.run.launchers import run_slurm
+    from bench.run.runner import Grid
+
+    grid = Grid(methods=["random"], shots=[16], seeds=[0], train=["movie"], test=["movie"], data_dir=str(data_dir),
+                device="cuda")
+    with pytest.raises(BenchError, match="needs GPUs in each task: add --gpus-per-task 1"):
+        run_slurm(grid, ResultStore(tmp_path / "store"), slurm_options())
+    assert not (tmp_path / "store" / "slurm").exists()

@@ -49,8 +49,9 @@ def _ask(command: list[str]) -> str | None:
 
 def slurm_states(task_ids: list[str]) -> dict[str, str]:
     """Slurm's state of each array task ("123_4"): sacct's (read by submitit's parser), else squeue's.
-    A task that neither lists has left the queue without an accounting record (an array task cancelled
-    while still queued): ENDED. UNKNOWN only where Slurm cannot be asked."""
+    A task squeue does not list has left the queue: ENDED, whether sacct has no record of it (an array
+    task cancelled while still queued) or cannot be asked (accounting off, where an OOM-killed or
+    cancelled task leaves no trace). UNKNOWN only where neither command answers."""
     from submitit.slurm.slurm import SlurmInfoWatcher
 
     if not task_ids:
@@ -64,8 +65,7 @@ def slurm_states(task_ids: list[str]) -> dict[str, str]:
         queued = dict(line.split("|", 1) for line in (queue or "").split() if "|" in line)
         for task_id, state in states.items():
             if state == "UNKNOWN":
-                known = accounting is not None and queue is not None
-                states[task_id] = queued.get(task_id) or ("ENDED" if known else "UNKNOWN")
+                states[task_id] = queued.get(task_id) or ("ENDED" if queue is not None else "UNKNOWN")
     return states
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -29,6 +30,8 @@ from bench.run.runner import Cell, Grid, RunSummary
 from bench.run.store import ResultStore
 
 LAUNCHERS = ("local", "slurm")
+#: How long the Slurm launcher keeps waiting for a task neither sacct nor squeue answers about.
+UNKNOWN_GIVE_UP_S = 600
 
 
 @dataclass
@@ -175,10 +178,22 @@ def _follow(jobs: list, tasks: list[Task], store: ResultStore, options: SlurmOpt
 
     total = sum(len(t.cells) for t in tasks)
     bar = tqdm(total=total, desc="cells (slurm)", unit="cell", disable=not progress)
+    unknown_since: dict[str, float] = {}  # task -> when Slurm last stopped answering about it
     while True:
         states = slurm_states([job.job_id for job in jobs])
-        ended = [job.paths.result_pickle.exists() or state_of(states[job.job_id]) not in LIVE | {"unknown"}
-                 for job in jobs]
+        now = time.monotonic()
+        for job in jobs:
+            if state_of(states[job.job_id]) == "unknown":
+                unknown_since.setdefault(job.job_id, now)
+            else:
+                unknown_since.pop(job.job_id, None)
+        given_up = [t for t, since in unknown_since.items() if now - since >= UNKNOWN_GIVE_UP_S]
+        ended = [job.paths.result_pickle.exists() or job.job_id in given_up
+                 or state_of(states[job.job_id]) not in LIVE | {"unknown"} for job in jobs]
+        if given_up and all(ended):
+            print(f"Slurm (sacct, squeue) has not answered about task(s) {', '.join(given_up)} for "
+                  f"{UNKNOWN_GIVE_UP_S // 60} minutes: no longer waiting for them; `bench status --store "
+                  f"{store.root}` says what is done, a rerun submits only what is missing", file=sys.stderr)
         done = sum(store.has(c.method, c.key) for t in tasks for c in t.cells)
         bar.update(done - bar.n)
         running = sum(not e for e in ended)
@@ -197,8 +212,13 @@ def run_slurm(grid: Grid, store: ResultStore, options: SlurmOptions, progress: b
     store = ResultStore(store.root.resolve())
     summary = RunSummary()
     # Keys follow the tasks' device, not this node's: with GPUs per task, LM cells are bfloat16 cells.
-    tasks_device = "cuda" if options.gpus_per_task else "cpu"
-    cells = runner.plan(grid if grid.device != "auto" else replace(grid, device=tasks_device))
+    # The tasks get the grid with that device, so what they record is what their keys say.
+    if grid.device.startswith("cuda") and not options.gpus_per_task:
+        raise BenchError("--device cuda with --launcher slurm needs GPUs in each task: add --gpus-per-task 1 "
+                         "(or gpus_per_task in --slurm-config)")
+    if grid.device == "auto":
+        grid = replace(grid, device="cuda" if options.gpus_per_task else "cpu")
+    cells = runner.plan(grid)
     runner.write_audits(grid, store)
     groups = runner.pending_groups(cells, store, summary)
     live = cell_status.live_cells(store)  # cells an earlier job is still computing: never run twice

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import product
 from pathlib import Path
@@ -155,6 +155,7 @@ def write_audits(grid: Grid, store: ResultStore) -> None:
 def run(grid: Grid, store: ResultStore, progress: bool = True) -> RunSummary:
     """Compute every missing cell of `grid`; returns which cells were computed, reused or n/a."""
     summary = RunSummary()
+    grid = replace(grid, device=_resolve_device(grid.device))  # records say the device, not "auto"
     cells = plan(grid)
     write_audits(grid, store)
     groups = pending_groups(cells, store, summary)
