@@ -100,6 +100,8 @@ def _pool_rows(pool: list[Sample], with_history: bool) -> list[_Row]:
     return rows
 
 
+POOL_EPOCHS = 10  # the cap on epochs over the pool logs (pool_logs=true)
+
 class _RecBoleCTR(Method):
     """Base class of deepfm and din; subclasses name the RecBole model, its fields and its batches."""
 
@@ -111,7 +113,7 @@ class _RecBoleCTR(Method):
 
     def __init__(self, *, epochs: int = 50, patience: int = 5, batch_size: int = 32,
                  learning_rate: float = 1e-3, pool_logs: bool = False, pool_history: bool = False,
-                 pool_epochs: int = 10, liked_flags: bool = True, threads: int = 1,
+                 pool_epochs: int = POOL_EPOCHS, liked_flags: bool = True, threads: int = 1,
                  save_model: bool = False) -> None:
         name = self.name or type(self).__name__
         check_parameters(name, [
@@ -122,6 +124,9 @@ class _RecBoleCTR(Method):
             ("pool_epochs", pool_epochs, is_count(pool_epochs, 1), "an integer >= 1"),
             ("threads", threads, is_count(threads, 0), "an integer >= 0 (0: torch's default)"),
         ])
+        if pool_epochs != POOL_EPOCHS and not pool_logs:  # it would change the key, not the result
+            raise BenchError(f"{name}: pool_epochs caps the epochs over the pool logs; set pool_logs=true too "
+                             f"(--param {name}.pool_logs=true) or leave pool_epochs at {POOL_EPOCHS}")
         if pool_history and not pool_logs:
             raise BenchError(f"{name}: pool_history=true adds rows to the pool logs; set pool_logs=true too "
                              f"(--param {name}.pool_logs=true) or leave pool_history false")

@@ -146,6 +146,16 @@ def test_the_committed_references_hold_when_torch_takes_other_cpu_kernels(data_d
     assert "cells match the references" in done.stdout
 
 
+def test_missing_references_are_named_before_the_suite_runs(small_suite, tmp_path, data_dir, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the suite ran although there is nothing to compare it with")
+
+    monkeypatch.setattr(check, "run_suite", never)
+    with pytest.raises(check.BenchError, match="no references in .*nowhere; pass the folder that holds them with "
+                                               "--reference"):
+        check.check(small_suite, tmp_path / "nowhere", data_dir)
+
+
 def test_suite_lines_need_a_method(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[suite]\ncells = [{ shots = [16] }]\n')

@@ -131,6 +131,7 @@ def test_same_seed_same_scores_and_process_state_untouched(movie64, data_dir):
     ("din", {"learning_rate": "nan"}, "learning_rate"),
     ("deepfm", {"pool_epochs": "0"}, "pool_epochs"),
     ("deepfm", {"pool_history": "true"}, "pool_logs=true"),
+    ("din", {"pool_epochs": "3"}, "pool_epochs caps the epochs over the pool logs; set pool_logs=true"),
 ])
 def test_bad_parameters_are_one_line_errors(name, params, says):
     with pytest.raises(BenchError, match=says) as error:

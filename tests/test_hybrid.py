@@ -57,6 +57,9 @@ def test_stack_with_an_lm_feature(movie, tmp_path):
 def test_bad_parameters_and_one_class_shots(movie, tmp_path):
     with pytest.raises(BenchError, match="stack: bad c=0.0"):
         registry.build("stack", {"c": "0"})
+    with pytest.raises(BenchError, match="lm_model names the LM of the log-odds feature; set lm=true"):
+        registry.build("stack", {"lm_model": "other"})  # without lm it would be a second row of the same results
+    assert registry.build("stack", {"lm": "true", "lm_model": "other"}).lm_model == "other"
     liked = [s for s in movie.pool if s.label][:16]
     with pytest.raises(BenchError, match="one class only"):
         registry.build("stack", {}).fit(liked, movie.valid, _context(movie, tmp_path))

@@ -148,14 +148,15 @@ def run_suite(entries: list[SuiteEntry], store: ResultStore) -> dict[tuple, tupl
 def check(suite: Path = SUITE_FILE, reference: Path = REFERENCE_DIR, data_dir: Path | None = None,
           update: bool = False) -> CheckResult:
     entries = load_suite(suite, data_dir)
+    if not update and not (Path(reference) / "records").is_dir():  # before the suite runs, not after
+        raise BenchError(f"no references in {reference}; pass the folder that holds them with --reference "
+                         "(a checkout's results/reference), or create them with `bench check --update`")
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         fresh = run_suite(entries, ResultStore(Path(tmp)))
         if update:
             _write_references(fresh, Path(reference))
             return CheckResult(len(fresh))
     ref_store = ResultStore(Path(reference))
-    if not (Path(reference) / "records").is_dir():
-        raise BenchError(f"no references in {reference}; create them with `bench check --update`")
     refs = {record_identity(r): r for r in ref_store.records()}
     result = CheckResult(len(fresh))
     for identity, (record, tolerance) in sorted(fresh.items(), key=lambda kv: cell_name(kv[1][0])):
