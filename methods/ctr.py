@@ -48,7 +48,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.data.samples import Sample
+from bench.data.samples import Sample, item_key
 from bench.early_stopping import EarlyStopping
 from bench.errors import BenchError
 from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, device_precision, torch_threads
@@ -58,14 +58,6 @@ from bench.run.registry import FitContext, Method, check_parameters, is_count, i
 TARGET_FLAG, DISLIKED_FLAG, LIKED_FLAG = 1, 2, 3
 N_FLAGS = 4
 SCORE_BATCH = 512
-
-
-def _user(sample: Sample) -> str:
-    return f"{sample.domain}:{sample.user or sample.uid}"  # no user id: the sample is its own user
-
-
-def _item(domain: str, item_id: str) -> str:
-    return f"{domain}:{item_id}"
 
 
 class _Row:
@@ -78,7 +70,7 @@ class _Row:
 
     @classmethod
     def of(cls, sample: Sample) -> _Row:
-        return cls(sample.domain, _user(sample), sample.target.id,
+        return cls(sample.domain, sample.user_key, sample.target.id,
                    [(h.item.id, h.liked) for h in sample.history], sample.label)
 
 
@@ -89,11 +81,11 @@ def _pool_rows(pool: list[Sample], with_history: bool) -> list[_Row]:
     ratings, so most history entries are some other sample's target)."""
     rows = [_Row.of(s) for s in pool]
     if with_history:
-        seen = {(r.user, _item(r.domain, r.target)) for r in rows}
+        seen = {(r.user, item_key(r.domain, r.target)) for r in rows}
         for sample in pool:
             history = [(h.item.id, h.liked) for h in sample.history]
             for j, (item_id, liked) in enumerate(history):
-                pair = (_user(sample), _item(sample.domain, item_id))
+                pair = (sample.user_key, item_key(sample.domain, item_id))
                 if pair not in seen:
                     seen.add(pair)
                     rows.append(_Row(sample.domain, pair[0], item_id, history[:j], int(liked)))
@@ -146,7 +138,7 @@ class _RecBoleCTR(Method):
         for r in rows:
             self._users.setdefault(r.user, len(self._users) + 1)
             for item_id in [i for i, _ in r.history] + [r.target]:
-                self._items.setdefault(_item(r.domain, item_id), len(self._items) + 1)
+                self._items.setdefault(item_key(r.domain, item_id), len(self._items) + 1)
 
     def _ids(self, rows: list[_Row]) -> dict[str, Any]:
         """The ids every model reads: user, target, history (oldest first, left-aligned, zero-padded)
@@ -161,9 +153,9 @@ class _RecBoleCTR(Method):
         unknown_users = unknown_items = 0
         for row, r in enumerate(rows):
             users[row] = self._users.get(r.user, PADDING)
-            targets[row] = self._items.get(_item(r.domain, r.target), PADDING)
+            targets[row] = self._items.get(item_key(r.domain, r.target), PADDING)
             entries = r.history[-MAX_HISTORY:]
-            ids = [self._items.get(_item(r.domain, i), PADDING) for i, _ in entries]
+            ids = [self._items.get(item_key(r.domain, i), PADDING) for i, _ in entries]
             unknown_users += int(users[row] == PADDING)
             unknown_items += ids.count(PADDING) + int(targets[row] == PADDING)
             if ids:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data.samples import Sample
+from bench.data.samples import Sample, item_key
 from bench.errors import BenchError
 from bench.run.registry import FitContext, Method, check_parameters, is_count, is_positive, register
 
@@ -26,18 +26,13 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function, without overflow
 
 
-def _user_key(sample: Sample) -> str:
-    return f"{sample.domain}:{sample.user or sample.uid}"  # no user id: the sample is its own user
-
-
 def _triples(samples: list[Sample]) -> dict[tuple[str, str], bool]:
     """(user key, item key) -> liked; a pair seen again overwrites the earlier one (the last one
     in pool order, within a sample its history first and then its target, wins)."""
     pairs: dict[tuple[str, str], bool] = {}
     for s in samples:
-        user = _user_key(s)
-        for item_id, liked in [(h.item.id, h.liked) for h in s.history] + [(s.target.id, bool(s.label))]:
-            pairs[(user, f"{s.domain}:{item_id}")] = liked
+        for item_id, liked in s.interactions():
+            pairs[(s.user_key, item_key(s.domain, item_id))] = liked
     return pairs
 
 
@@ -124,7 +119,7 @@ class MatrixFactorization(Method):
         offset, y, mask = np.zeros((len(samples), h)), np.zeros((len(samples), h)), np.zeros((len(samples), h))
         for row, s in enumerate(samples):
             for col, entry in enumerate(s.history):
-                item = self._items.get(f"{s.domain}:{entry.item.id}")
+                item = self._items.get(item_key(s.domain, entry.item.id))
                 # An item the pool never saw has zero item terms, as an unknown target has: it still
                 # tells the user's bias.
                 x[row, col, 0], offset[row, col] = 1.0, self._w["g"][0]
@@ -146,7 +141,7 @@ class MatrixFactorization(Method):
             raise BenchError("mf: call fit before score")
         users = np.full((len(samples), self.dim + 1), np.nan)
         for row, s in enumerate(samples):
-            known = self._users.get(_user_key(s)) if self.fold_in == "unseen" else None
+            known = self._users.get(s.user_key) if self.fold_in == "unseen" else None
             if known is not None:
                 users[row] = np.concatenate([[self._w["bu"][known]], self._w["P"][known]])
         unseen = np.isnan(users[:, 0])
@@ -155,7 +150,7 @@ class MatrixFactorization(Method):
         items = np.zeros((len(samples), self.dim + 1))  # (b_i, q_i); zeros for an item not in the pool
         unknown = 0
         for row, s in enumerate(samples):
-            item = self._items.get(f"{s.domain}:{s.target.id}")
+            item = self._items.get(item_key(s.domain, s.target.id))
             if item is None:
                 unknown += 1
             else:

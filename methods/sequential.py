@@ -29,17 +29,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.data.samples import Item, Sample
+from bench.data.samples import Item, Sample, item_key
 from bench.early_stopping import EarlyStopping
 from bench.errors import BenchError
 from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, device_precision, torch_threads
 from bench.run.registry import FitContext, Method, check_parameters, is_count, is_positive, register
 
 ANONYMOUS_USER = 1  # samples carry no user id; Caser's user embedding becomes one learned vector
-
-
-def _key(domain: str, item: Item) -> str:
-    return f"{domain}:{item.id}"
 
 
 def _items(samples: list[Sample]):
@@ -110,7 +106,7 @@ class _RecBoleSequential(Method):
     def _build_vocabulary(self, samples: list[Sample]) -> None:
         self._vocabulary = {}
         for domain, item in _items(samples):
-            self._vocabulary.setdefault(_key(domain, item), len(self._vocabulary) + 1)
+            self._vocabulary.setdefault(item_key(domain, item.id), len(self._vocabulary) + 1)
 
     def _text_rows(self, keyed_items: dict[str, tuple[str, Item]]):
         """Frozen text vectors for new vocabulary entries, in the order given."""
@@ -130,7 +126,7 @@ class _RecBoleSequential(Method):
     def _add_text_items(self, samples: list[Sample]) -> None:
         new: dict[str, tuple[str, Item]] = {}
         for domain, item in _items(samples):
-            key = _key(domain, item)
+            key = item_key(domain, item.id)
             if key not in self._vocabulary and key not in new:
                 new[key] = (domain, item)
         if not new:
@@ -149,8 +145,8 @@ class _RecBoleSequential(Method):
         unknown = 0
         for row, sample in enumerate(samples):
             history = sample.history[-MAX_HISTORY:]
-            ids = [self._vocabulary.get(_key(sample.domain, h.item), PADDING) for h in history]
-            targets[row] = self._vocabulary.get(_key(sample.domain, sample.target), PADDING)
+            ids = [self._vocabulary.get(item_key(sample.domain, h.item.id), PADDING) for h in history]
+            targets[row] = self._vocabulary.get(item_key(sample.domain, sample.target.id), PADDING)
             unknown += ids.count(PADDING) + int(targets[row] == PADDING)
             if ids:
                 seq[row, : len(ids)] = torch.tensor(ids)
@@ -187,7 +183,7 @@ class _RecBoleSequential(Method):
 
             keyed = {}
             for domain, item in _items(pool_and_seen):
-                keyed.setdefault(_key(domain, item), (domain, item))
+                keyed.setdefault(item_key(domain, item.id), (domain, item))
             vectors = torch.cat([torch.zeros((1, 384)), self._text_rows(keyed)])  # row 0: padding
             model.item_embedding = _text_embedding_module()(vectors, model.item_embedding.embedding_dim)
         self._config = config

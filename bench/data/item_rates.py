@@ -18,7 +18,7 @@ class ItemRates:
         self.likes: Counter[tuple[str, str]] = Counter()
         self.counts: Counter[tuple[str, str]] = Counter()
         for s in pool:
-            for item_id, liked in [(h.item.id, h.liked) for h in s.history] + [(s.target.id, bool(s.label))]:
+            for item_id, liked in s.interactions():
                 self.counts[(s.domain, item_id)] += 1
                 self.likes[(s.domain, item_id)] += liked
         total = sum(self.counts.values())

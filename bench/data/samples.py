@@ -65,6 +65,21 @@ class Sample:
     def disliked_items(self) -> list[Item]:
         return [h.item for h in self.history if not h.liked]
 
+    @property
+    def user_key(self) -> str:
+        """Whose sample, unique across domains; a sample without a user id is its own user."""
+        return f"{self.domain}:{self.user or self.uid}"
+
+    def interactions(self) -> list[tuple[str, bool]]:
+        """(item id, liked) of each history entry, then of the target with its label: what a pool
+        sample tells a method that learns from logs. It reads the label: for pool samples only."""
+        return [(h.item.id, h.liked) for h in self.history] + [(self.target.id, bool(self.label))]
+
+
+def item_key(domain: str, item_id: str) -> str:
+    """An item id unique across domains (the ids of two domains may coincide)."""
+    return f"{domain}:{item_id}"
+
 
 #: Sample fields the fingerprint leaves out: they were added after results were keyed by it, and
 #: none changes what a method sees by default (a movie uid already names its user and position; `past`
