@@ -76,7 +76,8 @@ class _RecBoleSequential(Method):
     recbole_model: ClassVar[str] = ""
     text_items: ClassVar[bool] = False
     cross_domain = False
-    # CPU results are the same for any thread count (tested); saving the model changes no score.
+    # Another thread count adds in another order: scores move in float32's last bits only (at most 2.4e-7
+    # on the full movie test set, AUC unchanged; tested), as on another CPU. Saving the model changes no score.
     operational_parameters = frozenset({"threads", "save_model"})
 
     def __init__(self, *, epochs: int = 50, patience: int = 5, batch_size: int = 32,

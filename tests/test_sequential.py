@@ -117,6 +117,15 @@ def test_same_seed_same_scores_bit_for_bit(movie, name):
     assert first != other
 
 
+@pytest.mark.parametrize("name", ["gru4rec", "caser", "sasrec"])
+def test_the_thread_count_moves_scores_only_in_float32s_last_bits(movie, name):
+    """threads is operational (not in the cell key): other thread counts add in other orders, which
+    moves a score by float32 rounding at most, as another CPU does; never more."""
+    test = movie.test[:200]
+    one, two = _fit(name, movie, threads="1").score(test), _fit(name, movie, threads="2").score(test)
+    assert max(abs(a - b) for a, b in zip(one, two, strict=True)) < 1e-5
+
+
 def test_fit_leaves_process_rng_and_threads_alone(movie):
     torch.manual_seed(123)
     threads = torch.get_num_threads()
