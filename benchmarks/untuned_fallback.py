@@ -1,0 +1,64 @@
+"""Would a guard that keeps the untuned model help? Measured on the committed `cpu` cells, validation only.
+
+The guard: after tuning, keep the adapter only if its best validation AUC beats the untuned model's on
+the same validation subset (the `cpu` preset's 128 samples, `tallrec.valid_size`); otherwise score
+with the untuned model. This script scores the untuned SmolLM2 (log-odds) on that subset of each
+domain, reads every committed same-domain tallrec `cpu` record (recent history, no hint) from the store, and prints what the
+guard would have chosen and the test AUC it would have reported. Nothing is tuned; about 2-3 minutes
+a domain on a 2-core CPU.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/untuned_fallback.py --data-dir ../shared/data
+
+Results: docs/cpu-recipe.md ("A fallback to the untuned model").
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--store", type=Path, default=Path("results"))
+    args = parser.parse_args()
+
+    from bench.data.domains import load_domain
+    from bench.data.splits import evaluation_subset
+    from bench.metrics import auc
+    from bench.run.registry import build
+    from bench.run.store import ResultStore
+
+    records = list(ResultStore(args.store).records())
+    plain = {"history": "recent", "hint": False}  # prompt options change the untuned model too: left out
+    cells = [r for r in records if r["method"] == "tallrec" and r["status"] == "ok" and r["train"] == r["test"]
+             and r["config"].get("preset") == "cpu" and r.get("test_size") is None
+             and all(r["config"].get(k, v) == v for k, v in plain.items())]
+    untuned_test = {}  # test domain -> the untuned model's log-odds test AUC, from its stored log-probs
+    for r in records:
+        values = r.get("sample_values", {})
+        if (r["method"] == "zero-shot" and r["status"] == "ok" and r.get("test_size") is None and "log_p_yes" in values
+                and all(r["config"].get(k, v) == v for k, v in plain.items())):
+            log_odds = [y - n for y, n in zip(values["log_p_yes"], values["log_p_no"], strict=True)]
+            untuned_test[r["test"]] = auc(r["labels"], log_odds)
+    untuned_valid = {}
+    for domain in sorted({r["test"] for r in cells}):
+        size = max(r["config"]["valid_size"] for r in cells if r["test"] == domain)
+        valid = evaluation_subset(load_domain(domain, args.data_dir).valid, size)  # tallrec's own subset rule
+        scores = build("zero-shot", {"score": "logodds"}, device="cpu").score(valid)
+        untuned_valid[domain] = auc([s.label for s in valid], scores)
+        print(f"{domain}: untuned log-odds AUC on the {len(valid)}-sample validation subset {100 * untuned_valid[domain]:.2f}",
+              flush=True)
+    print("\n| cell | best validation AUC tuned | untuned | guard keeps | test AUC tuned | with the guard |")
+    print("|---|---|---|---|---|---|")
+    for r in sorted(cells, key=lambda r: (r["test"], r["shots"], r["seed"], str(r["config"]))):
+        tuned_valid = r["method_extra"]["best_valid_auc"]
+        keeps = "adapter" if tuned_valid > untuned_valid[r["test"]] else "untuned"
+        test_with = r["auc"] if keeps == "adapter" else untuned_test.get(r["test"], float("nan"))
+        print(f"| {r['test']} K={r['shots']} seed {r['seed']} | {100 * tuned_valid:.2f} "
+              f"| {100 * untuned_valid[r['test']]:.2f} | {keeps} | {100 * r['auc']:.2f} | {100 * test_with:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
