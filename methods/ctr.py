@@ -58,6 +58,7 @@ from bench.run.registry import FitContext, Method, check_parameters, is_count, i
 TARGET_FLAG, DISLIKED_FLAG, LIKED_FLAG = 1, 2, 3
 N_FLAGS = 4
 SCORE_BATCH = 512
+POOL_EPOCHS = 10  # the default cap on epochs over the pool logs (pool_logs=true)
 
 
 class _Row:
@@ -91,8 +92,6 @@ def _pool_rows(pool: list[Sample], with_history: bool) -> list[_Row]:
                     rows.append(_Row(sample.domain, pair[0], item_id, history[:j], int(liked)))
     return rows
 
-
-POOL_EPOCHS = 10  # the cap on epochs over the pool logs (pool_logs=true)
 
 class _RecBoleCTR(Method):
     """Base class of deepfm and din; subclasses name the RecBole model, its fields and its batches."""
