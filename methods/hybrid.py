@@ -19,11 +19,11 @@ import numpy as np
 from bench.data.samples import Sample
 from bench.data.splits import pool_without
 from bench.errors import BenchError
+from bench.lm.models import DEFAULT_MODEL
 from bench.run import registry
 from bench.run.registry import FitContext, Method, check_parameters, is_positive, register
 
 FEATURES = ("like_ratio", "item_rate", "mf")
-LM_MODEL = "smollm2-135m-instruct"  # the embedded model, as zero-shot's default
 
 
 @register("stack")
@@ -40,9 +40,9 @@ class Stacked(Method):
 
     cross_domain = False
 
-    def __init__(self, *, c: float = 1.0, lm: bool = False, lm_model: str = LM_MODEL) -> None:
+    def __init__(self, *, c: float = 1.0, lm: bool = False, lm_model: str = DEFAULT_MODEL) -> None:
         check_parameters("stack", [("c", c, is_positive(c), "a number > 0 (smaller: stronger regularisation)")])
-        if lm_model != LM_MODEL and not lm:  # it would change the key, not the result
+        if lm_model != DEFAULT_MODEL and not lm:  # it would change the key, not the result
             raise BenchError("stack: lm_model names the LM of the log-odds feature; set lm=true too "
                              "(--param stack.lm=true) or leave lm_model at its default")
         self.c, self.lm, self.lm_model = c, lm, lm_model

@@ -22,6 +22,7 @@ import numpy as np
 from bench.data.samples import Sample
 from bench.errors import BenchError
 from bench.lm.caching import CachingScorer
+from bench.lm.models import DEFAULT_MODEL
 from bench.lm.scorer import SCORES, alpaca_prompts, check_score_kind, sample_log_probs, scores_from_log_probs
 from bench.lm.tuning import (
     TuningSettings,
@@ -33,8 +34,6 @@ from bench.lm.tuning import (
     tune_lora,
 )
 from bench.run.registry import FitContext, Method, convert_parameter, register
-
-DEFAULT_MODEL = "smollm2-135m-instruct"
 
 # The authors' settings (paper, finetune_rec.py and their shell scripts).
 PAPER = {
