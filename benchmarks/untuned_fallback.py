@@ -27,21 +27,19 @@ def main() -> None:
     from bench.data.domains import load_domain
     from bench.data.splits import evaluation_subset
     from bench.metrics import auc
+    from bench.report.aggregate import with_views
     from bench.run.registry import build
     from bench.run.store import ResultStore
 
-    records = list(ResultStore(args.store).records())
+    records = with_views(list(ResultStore(args.store).records()))  # zero-shot log-odds: a view of its records
     plain = {"history": "recent", "hint": False}  # prompt options change the untuned model too: left out
-    cells = [r for r in records if r["method"] == "tallrec" and r["status"] == "ok" and r["train"] == r["test"]
-             and r["config"].get("preset") == "cpu" and r.get("test_size") is None
-             and all(r["config"].get(k, v) == v for k, v in plain.items())]
-    untuned_test = {}  # test domain -> the untuned model's log-odds test AUC, from its stored log-probs
-    for r in records:
-        values = r.get("sample_values", {})
-        if (r["method"] == "zero-shot" and r["status"] == "ok" and r.get("test_size") is None and "log_p_yes" in values
-                and all(r["config"].get(k, v) == v for k, v in plain.items())):
-            log_odds = [y - n for y, n in zip(values["log_p_yes"], values["log_p_no"], strict=True)]
-            untuned_test[r["test"]] = auc(r["labels"], log_odds)
+
+    def chosen(r: dict, method: str) -> bool:
+        return (r["method"] == method and r["status"] == "ok" and r["train"] == r["test"] and r.get("test_size") is None
+                and r["config"].get("score") == "logodds" and all(r["config"].get(k, v) == v for k, v in plain.items()))
+
+    cells = [r for r in records if chosen(r, "tallrec") and r["config"].get("preset") == "cpu" and not r.get("view_of")]
+    untuned_test = {r["test"]: r["auc"] for r in records if chosen(r, "zero-shot")}
     untuned_valid = {}
     for domain in sorted({r["test"] for r in cells}):
         size = max(r["config"]["valid_size"] for r in cells if r["test"] == domain)
