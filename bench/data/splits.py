@@ -82,12 +82,17 @@ def pool_without(pool: list[Sample], shots: list[Sample]) -> list[Sample]:
     return kept
 
 
+def check_subset_size(size: int | None) -> None:
+    """A subset holds at least one sample (None: the whole set); the runner asks before anything runs."""
+    if size is not None and size < 1:
+        raise BenchError(f"--test-size must be 1 or more, got {size}; leave it out for the full test set")
+
+
 def evaluation_subset(samples: list[Sample], size: int | None) -> list[Sample]:
     """The whole test set, or a fixed subset of `size` samples (seed-0 permutation, file order kept)
     so every method and every run sees the same samples."""
+    check_subset_size(size)
     if size is None or size >= len(samples):
         return samples
-    if size <= 0:
-        raise BenchError(f"--test-size must be positive, got {size}")
     keep = np.sort(np.random.default_rng(TEST_SUBSET_SEED).permutation(len(samples))[:size])
     return [samples[i] for i in keep]

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from bench.data import cards
 from bench.data.domains import load_domain
-from bench.data.splits import evaluation_subset, train_domains, training_set
+from bench.data.splits import check_subset_size, evaluation_subset, train_domains, training_set
 from bench.errors import BenchError
 from bench.metrics import auc
 from bench.run import provenance, registry
@@ -91,8 +91,7 @@ def plan(grid: Grid) -> list[Cell]:
     if stray:
         raise BenchError(f"--param names {', '.join(repr(n) for n in stray)}, not a method of this run "
                          f"({', '.join(grid.methods)}); fix the method name or add it to --method")
-    if grid.test_size is not None and grid.test_size < 1:
-        raise BenchError(f"--test-size must be 1 or more, got {grid.test_size}; leave it out for the full test set")
+    check_subset_size(grid.test_size)
     unique = dict.fromkeys  # ordered, without repeats
     for name in unique(grid.methods):
         method = registry.build(name, grid.params.get(name), device=device)
