@@ -46,18 +46,15 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-import numpy as np
-
 from bench.data.samples import Sample, item_key
-from bench.early_stopping import EarlyStopping
 from bench.errors import BenchError
-from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, device_precision, torch_threads
-from bench.run.registry import FitContext, Method, check_parameters, is_count, is_positive, register
+from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable
+from bench.run.registry import FitContext, is_count, register
+from methods.recbole_method import RecBoleMethod
 
 # Values of DIN's `history_flag` item feature (0 is padding).
 TARGET_FLAG, DISLIKED_FLAG, LIKED_FLAG = 1, 2, 3
 N_FLAGS = 4
-SCORE_BATCH = 512
 POOL_EPOCHS = 10  # the default cap on epochs over the pool logs (pool_logs=true)
 
 
@@ -93,12 +90,12 @@ def _pool_rows(pool: list[Sample], with_history: bool) -> list[_Row]:
     return rows
 
 
-class _RecBoleCTR(Method):
+class _RecBoleCTR(RecBoleMethod):
     """Base class of deepfm and din; subclasses name the RecBole model, its fields and its batches."""
 
-    recbole_model: ClassVar[str] = ""
     needs_pairs: ClassVar[bool] = False  # DIN's batch normalisation cannot train on a batch of one row
-    cross_domain = False
+    min_batch_size = 2
+    setting_names = ("embedding_size", "mlp_hidden_size", "dropout_prob", "pooling_mode", "MAX_ITEM_LIST_LENGTH")
     # DeepFM's CPU results are the same for any thread count (measured); saving the model changes no score.
     operational_parameters = frozenset({"threads", "save_model"})
 
@@ -106,30 +103,20 @@ class _RecBoleCTR(Method):
                  learning_rate: float = 1e-3, pool_logs: bool = False, pool_history: bool = False,
                  pool_epochs: int = POOL_EPOCHS, liked_flags: bool = True, threads: int = 1,
                  save_model: bool = False) -> None:
+        super().__init__(epochs=epochs, patience=patience, batch_size=batch_size, learning_rate=learning_rate,
+                         threads=threads, save_model=save_model,
+                         checks=[("pool_epochs", pool_epochs, is_count(pool_epochs, 1), "an integer >= 1")])
         name = self.name or type(self).__name__
-        check_parameters(name, [
-            ("epochs", epochs, is_count(epochs, 1), "an integer >= 1"),
-            ("patience", patience, is_count(patience, 1), "an integer >= 1"),
-            ("batch_size", batch_size, is_count(batch_size, 2), "an integer >= 2"),
-            ("learning_rate", learning_rate, is_positive(learning_rate), "a number > 0"),
-            ("pool_epochs", pool_epochs, is_count(pool_epochs, 1), "an integer >= 1"),
-            ("threads", threads, is_count(threads, 0), "an integer >= 0 (0: torch's default)"),
-        ])
         if pool_epochs != POOL_EPOCHS and not pool_logs:  # it would change the key, not the result
             raise BenchError(f"{name}: pool_epochs caps the epochs over the pool logs; set pool_logs=true too "
                              f"(--param {name}.pool_logs=true) or leave pool_epochs at {POOL_EPOCHS}")
         if pool_history and not pool_logs:
             raise BenchError(f"{name}: pool_history=true adds rows to the pool logs; set pool_logs=true too "
                              f"(--param {name}.pool_logs=true) or leave pool_history false")
-        self.epochs, self.patience, self.batch_size, self.learning_rate = epochs, patience, batch_size, learning_rate
         self.pool_logs, self.pool_history, self.pool_epochs = pool_logs, pool_history, pool_epochs
-        self.liked_flags, self.threads, self.save_model = liked_flags, threads, save_model
-        self._model = None
-        self._config = None
+        self.liked_flags = liked_flags
         self._users: dict[str, int] = {}
         self._items: dict[str, int] = {}
-        self._device = "cpu"
-        self._extra: dict[str, Any] = {}
 
     # ---- ids and batches -------------------------------------------------------------------------
     def _build_vocabularies(self, rows: list[_Row]) -> None:
@@ -179,16 +166,6 @@ class _RecBoleCTR(Method):
     def _encode(self, rows: list[_Row]) -> dict[str, Any]:
         return self._tensors(self._ids(rows))
 
-    def _interaction(self, tensors: dict[str, Any], rows=None):
-        from bench.recbole_compat import interaction
-
-        return interaction(tensors, rows, self._device)
-
-    def _logits(self, tensors: dict[str, Any]) -> np.ndarray:
-        from bench.recbole_compat import batched_logits
-
-        return batched_logits(self._forward, self._model, tensors, self._device, SCORE_BATCH)
-
     # ---- model -----------------------------------------------------------------------------------
     def _build_model(self):
         import torch
@@ -205,11 +182,7 @@ class _RecBoleCTR(Method):
         model = context_models()[self.recbole_model](config, self._fields(config))
         return model.to(self._device)
 
-    def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
-        import torch
-
-        if not train:
-            raise BenchError(f"{self.name} needs at least one training shot; choose K >= 1")
+    def _fit(self, train: list[Sample], valid: list[Sample], context: FitContext, generator) -> None:
         rows = [_Row.of(s) for s in train]
         if self.pool_logs:
             in_pool = {s.uid for s in context.train_pool}
@@ -218,64 +191,30 @@ class _RecBoleCTR(Method):
         if self.needs_pairs and len(rows) < 2:
             raise BenchError(f"{self.name}: its batch normalisation needs at least 2 training rows; "
                              "choose K >= 2 (or set pool_logs=true)")
-        self._device = context.device
-        cuda = [torch.device(context.device).index or 0] if context.device.startswith("cuda") else []
-        with torch_threads(self.threads), torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(context.seed)
-            generator = torch.Generator().manual_seed(context.seed)
-            self._extra = {}
-            self._build_vocabularies([_Row.of(s) for s in context.train_pool] + rows)
-            self._model = self._build_model()
-            self._extra.update(recbole_model=self.recbole_model, user_vocabulary_size=len(self._users),
-                               item_vocabulary_size=len(self._items), training_rows=len(rows),
-                               model_settings=self._model_settings())
-            self._train(rows, valid, generator)
-        if self.save_model:
-            self._save(context)
+        self._build_vocabularies([_Row.of(s) for s in context.train_pool] + rows)
+        self._model = self._build_model()
+        self._extra.update(user_vocabulary_size=len(self._users), item_vocabulary_size=len(self._items),
+                           training_rows=len(rows), model_settings=self._model_settings())
+        epochs = min(self.epochs, self.pool_epochs) if self.pool_logs else self.epochs
+        self._train(self._encode(rows), len(rows), valid, self._encode([_Row.of(s) for s in valid]), epochs,
+                    generator)
 
-    def _train(self, rows: list[_Row], valid: list[Sample], generator) -> None:
-        """RecBole's BCE loss on `rows`, Adam; keeps the epoch with the best validation AUC."""
+    def _batches(self, n_rows: int, generator) -> list[Any]:
+        """Near-equal batches (sizes differ by at most one): never a batch of one row while there are two."""
         import torch
 
-        tensors, valid_tensors = self._encode(rows), self._encode([_Row.of(s) for s in valid])
-        optimizer = torch.optim.Adam(self._model.parameters(), lr=self.learning_rate)
-        epochs = min(self.epochs, self.pool_epochs) if self.pool_logs else self.epochs
-        # Near-equal batches (sizes differ by at most one): never a batch of one row while there are two.
-        n_batches = max(1, math.ceil(len(rows) / self.batch_size))
-        stopping = EarlyStopping([s.label for s in valid], self.patience, self.name)
-        for epoch in range(1, epochs + 1):
-            self._model.train()
-            for batch in torch.tensor_split(torch.randperm(len(rows), generator=generator), n_batches):
-                optimizer.zero_grad()
-                self._model.calculate_loss(self._interaction(tensors, batch)).backward()
-                optimizer.step()
-            if stopping.stop_after(epoch, self._model, lambda: self._logits(valid_tensors).tolist()):
-                break
-        self._extra.update(stopping.restore_best(self._model))
+        n_batches = max(1, math.ceil(n_rows / self.batch_size))
+        return torch.tensor_split(torch.randperm(n_rows, generator=generator), n_batches)
 
-    def _model_settings(self) -> dict[str, Any]:
-        names = ("embedding_size", "mlp_hidden_size", "dropout_prob", "pooling_mode", "MAX_ITEM_LIST_LENGTH")
-        return {n: self._config[n] for n in names if self._config[n] is not None}
+    def _loss(self, batch):
+        """RecBole's own loss (BCE with logits on the label field)."""
+        return self._model.calculate_loss(batch)
 
-    def _save(self, context: FitContext) -> None:
-        """RecBole's checkpoint layout (Config pickled inside): read back with recbole_compat.load_checkpoint."""
-        from bench.recbole_compat import save_checkpoint
+    def _score_tensors(self, samples: list[Sample]) -> dict[str, Any]:
+        return self._encode([_Row.of(s) for s in samples])
 
-        path = save_checkpoint(context.artifact_dir, self._config, self._model, self._extra["best_epoch"],
-                               self._extra["valid_auc"], users=list(self._users), items=list(self._items))
-        self._extra["checkpoint"] = str(path)
-
-    def score(self, samples: list[Sample]) -> list[float]:
-        if self._model is None:
-            raise BenchError(f"{self.name}: call fit before score")
-        with torch_threads(self.threads):
-            return self._logits(self._encode([_Row.of(s) for s in samples])).tolist()
-
-    def precision(self, device: str) -> str | None:
-        return device_precision(device)
-
-    def extra_record(self) -> dict[str, Any]:
-        return dict(self._extra)
+    def _checkpoint_tables(self) -> dict[str, Any]:
+        return {"users": list(self._users), "items": list(self._items)}
 
 
 _DATA_SEEN = """

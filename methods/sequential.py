@@ -30,10 +30,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.data.samples import Item, Sample, item_key
-from bench.early_stopping import EarlyStopping
-from bench.errors import BenchError
-from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable, device_precision, torch_threads
-from bench.run.registry import FitContext, Method, check_parameters, is_count, is_positive, register
+from bench.recbole_compat import MAX_HISTORY, PADDING, FieldTable
+from bench.run.registry import FitContext, is_count, register
+from methods.recbole_method import RecBoleMethod
 
 ANONYMOUS_USER = 1  # samples carry no user id; Caser's user embedding becomes one learned vector
 
@@ -70,12 +69,12 @@ def _text_embedding_module():
     return TextItemEmbedding
 
 
-class _RecBoleSequential(Method):
+class _RecBoleSequential(RecBoleMethod):
     """Base class of the five methods; subclasses name the RecBole model and whether items are text."""
 
-    recbole_model: ClassVar[str] = ""
     text_items: ClassVar[bool] = False
-    cross_domain = False
+    setting_names = ("embedding_size", "hidden_size", "num_layers", "n_layers", "n_heads", "inner_size", "nh", "nv",
+                     "dropout_prob", "hidden_dropout_prob", "attn_dropout_prob", "reg_weight", "MAX_ITEM_LIST_LENGTH")
     # Another thread count adds in another order: scores move in float32's last bits only (at most 2.4e-7
     # on the full movie test set, AUC unchanged; tested), as on another CPU. Saving the model changes no score.
     operational_parameters = frozenset({"threads", "save_model"})
@@ -83,25 +82,12 @@ class _RecBoleSequential(Method):
     def __init__(self, *, epochs: int = 50, patience: int = 5, batch_size: int = 32,
                  learning_rate: float = 1e-3, pretrain_epochs: int = 0, threads: int = 1,
                  save_model: bool = False) -> None:
-        check_parameters(self.name or type(self).__name__, [
-            ("epochs", epochs, is_count(epochs, 1), "an integer >= 1"),
-            ("patience", patience, is_count(patience, 1), "an integer >= 1"),
-            ("batch_size", batch_size, is_count(batch_size, 1), "an integer >= 1"),
-            ("learning_rate", learning_rate, is_positive(learning_rate), "a number > 0"),
-            ("pretrain_epochs", pretrain_epochs, is_count(pretrain_epochs, 0), "an integer >= 0 (0: no pretraining)"),
-            ("threads", threads, is_count(threads, 0), "an integer >= 0 (0: torch's default)"),
-        ])
-        self.epochs = epochs
-        self.patience = patience
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
+        super().__init__(epochs=epochs, patience=patience, batch_size=batch_size, learning_rate=learning_rate,
+                         threads=threads, save_model=save_model, checks=[
+                             ("pretrain_epochs", pretrain_epochs, is_count(pretrain_epochs, 0),
+                              "an integer >= 0 (0: no pretraining)")])
         self.pretrain_epochs = pretrain_epochs
-        self.threads = threads
-        self.save_model = save_model
-        self._model = None
         self._vocabulary: dict[str, int] = {}
-        self._device = "cpu"
-        self._extra: dict[str, Any] = {}
 
     # ---- ids and batches -------------------------------------------------------------------------
     def _build_vocabulary(self, samples: list[Sample]) -> None:
@@ -157,15 +143,8 @@ class _RecBoleSequential(Method):
         return {model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: lengths, model.ITEM_ID: targets,
                 model.USER_ID: torch.full((len(samples),), ANONYMOUS_USER, dtype=torch.long)}
 
-    def _interaction(self, tensors: dict[str, Any], rows=None):
-        from bench.recbole_compat import interaction
-
-        return interaction(tensors, rows, self._device)
-
-    def _logits(self, tensors: dict[str, Any]) -> np.ndarray:
-        from bench.recbole_compat import batched_logits
-
-        return batched_logits(self._model.predict, self._model, tensors, self._device)
+    def _forward(self, interaction):
+        return self._model.predict(interaction)
 
     # ---- model -----------------------------------------------------------------------------------
     def _build_model(self, pool_and_seen: list[Sample]):
@@ -208,72 +187,37 @@ class _RecBoleSequential(Method):
                 loss_value = float(loss.detach())
         return loss_value
 
-    def fit(self, train: list[Sample], valid: list[Sample], context: FitContext) -> None:
+    def _fit(self, train: list[Sample], valid: list[Sample], context: FitContext, generator) -> None:
         import torch
 
-        if not train:
-            raise BenchError(f"{self.name} needs at least one training shot; choose K >= 1")
-        self._device = context.device
-        cuda = [torch.device(context.device).index or 0] if context.device.startswith("cuda") else []
-        with torch_threads(self.threads), torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(context.seed)
-            generator = torch.Generator().manual_seed(context.seed)
-            self._model = self._build_model(list(context.train_pool) + list(train) + list(valid))
-            self._extra = {"recbole_model": self.recbole_model, "vocabulary_size": len(self._vocabulary),
-                           "model_settings": self._model_settings()}
-            if self.pretrain_epochs > 0:
-                self._extra["pretrain_final_loss"] = self._pretrain(list(context.train_pool), generator)
-            self._train_classifier(train, valid, generator)
-        if self.save_model:
-            self._save(context)
+        self._model = self._build_model(list(context.train_pool) + list(train) + list(valid))
+        self._extra.update(vocabulary_size=len(self._vocabulary), model_settings=self._model_settings())
+        if self.pretrain_epochs > 0:
+            self._extra["pretrain_final_loss"] = self._pretrain(list(context.train_pool), generator)
+        labels = torch.tensor([s.label for s in train], dtype=torch.float32)
+        shots = {**self._encode(train), self._config["LABEL_FIELD"]: labels}
+        self._train(shots, len(train), valid, self._encode(valid), self.epochs, generator)
 
-    def _train_classifier(self, train: list[Sample], valid: list[Sample], generator) -> None:
+    def _batches(self, n_rows: int, generator) -> list[Any]:
         import torch
 
-        shots, labels = self._encode(train), torch.tensor([s.label for s in train], dtype=torch.float32)
-        valid_tensors = self._encode(valid)
-        optimizer = torch.optim.Adam(self._model.parameters(), lr=self.learning_rate)
-        loss_fn = torch.nn.BCEWithLogitsLoss()
-        stopping = EarlyStopping([s.label for s in valid], self.patience, self.name)
-        for epoch in range(1, self.epochs + 1):
-            self._model.train()
-            order = torch.randperm(len(train), generator=generator)
-            for start in range(0, len(train), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                optimizer.zero_grad()
-                logits = self._model.predict(self._interaction(shots, rows))
-                loss_fn(logits, labels[rows].to(logits.device)).backward()
-                optimizer.step()
-            if stopping.stop_after(epoch, self._model, lambda: self._logits(valid_tensors).tolist()):
-                break
-        self._extra.update(stopping.restore_best(self._model))
+        order = torch.randperm(n_rows, generator=generator)
+        return [order[start : start + self.batch_size] for start in range(0, n_rows, self.batch_size)]
 
-    def _model_settings(self) -> dict[str, Any]:
-        names = ("embedding_size", "hidden_size", "num_layers", "n_layers", "n_heads", "inner_size", "nh", "nv",
-                 "dropout_prob", "hidden_dropout_prob", "attn_dropout_prob", "reg_weight", "MAX_ITEM_LIST_LENGTH")
-        return {n: self._config[n] for n in names if self._config[n] is not None}
+    def _loss(self, batch):
+        """BCE of the label on the logit: the paper's baselines as classifiers of the K shots."""
+        import torch
 
-    def _save(self, context: FitContext) -> None:
-        """RecBole's checkpoint layout (Config pickled inside): read back with recbole_compat.load_checkpoint."""
-        from bench.recbole_compat import save_checkpoint
+        return torch.nn.functional.binary_cross_entropy_with_logits(self._forward(batch),
+                                                                    batch[self._config["LABEL_FIELD"]])
 
-        path = save_checkpoint(context.artifact_dir, self._config, self._model, self._extra["best_epoch"],
-                               self._extra["valid_auc"], vocabulary=list(self._vocabulary))
-        self._extra["checkpoint"] = str(path)
+    def _score_tensors(self, samples: list[Sample]) -> dict[str, Any]:
+        if self.text_items:
+            self._add_text_items(samples)
+        return self._encode(samples)
 
-    def score(self, samples: list[Sample]) -> list[float]:
-        if self._model is None:
-            raise BenchError(f"{self.name}: call fit before score")
-        with torch_threads(self.threads):
-            if self.text_items:
-                self._add_text_items(samples)
-            return self._logits(self._encode(samples)).tolist()
-
-    def precision(self, device: str) -> str | None:
-        return device_precision(device)
-
-    def extra_record(self) -> dict[str, Any]:
-        return dict(self._extra)
+    def _checkpoint_tables(self) -> dict[str, Any]:
+        return {"vocabulary": list(self._vocabulary)}
 
 
 _DATA_SEEN = """
