@@ -237,6 +237,9 @@ def test_protocol_section_compares_gaps_to_like_ratio_across_the_two_splits(monk
     assert f"{movie:.2f} / {temporal:.2f}" in row
     assert float(re.search(r"points\): popularity ([+-]\d+\.\d+)", text).group(1)) < 0
     assert "not run" in row.split("|")[-2] and "nan" not in text  # K=64: popularity has movie only
+    anchor = [100 * (tables.get(None, "movie-temporal", "movie-temporal", k, "like-ratio").mean
+                     - tables.get(None, "movie", "movie", k, "like-ratio").mean) for k in (16, 64)]
+    assert f"like-ratio itself moves by {sum(anchor) / 2:+.2f}" in text  # the anchor's own shift, stated
     assert protocol_markdown(aggregate([r for r in recs if r["test"] == "movie"])) == ""
 
 
@@ -267,3 +270,32 @@ def test_tuning_is_tested_against_the_untuned_model_of_the_same_score_kind_on_th
                   for k in (16, 64)]
     text = tuning_gain_markdown(aggregate([untuned_hint, *tuned_hint]), None)
     assert [line.split("|")[2].strip() for line in text.splitlines() if line.startswith("| movie")] == ["16"]
+
+
+def test_a_column_of_many_tests_can_still_show_a_clear_gap():
+    """Holm multiplies the smallest bootstrap p (2 / (N + 1)) by the number of tests: with a fixed 2000
+    resamples a column of 60 methods could show nothing significant, however large the gap."""
+    recs = [make_record("like-ratio", "movie", "movie", 16, 0, signal=0.1)]
+    recs += [make_record(f"strong-{i}", "movie", "movie", 16, 0, signal=3.0) for i in range(60)]
+    cells = [c for c in report.aggregate(recs).column(None, "movie", "movie", 16) if c.comparison]
+    assert len(cells) == 60
+    assert all(c.comparison.significant and c.comparison.result.difference > 0 for c in cells)
+    assert {c.comparison.result.n_resamples for c in cells} == {4800}
+
+
+def test_tied_best_means_are_all_bold_whatever_the_store_order():
+    twin = dict(make_record("like-ratio", "movie", "movie", 16, 0, signal=0.4), method="twin")
+    twin["key"] = "twin-key"
+    base = make_record("like-ratio", "movie", "movie", 16, 0, signal=0.4)
+    for recs in ([base, twin], [twin, base]):
+        md = report.table1_markdown(report.aggregate(recs), None, report.paper_rows())
+        lines = _table_lines(md)
+        assert "**" in lines["like-ratio"] and "**" in lines["twin"]
+
+
+def test_cells_never_compared_are_marked_and_the_answer_says_not_tested():
+    recs = [make_record("tallrec", "movie", "movie", 16, 0, signal=0.8, test_size=100)]
+    tables = report.aggregate(recs)
+    assert "°" in _table_lines(report.table1_markdown(tables, 100, report.paper_rows()))["tallrec[precision=float32]"]
+    movie = next(line for line in report.answer_markdown(tables, 100).splitlines() if line.startswith("- **movie**"))
+    assert "**not tested**" in movie and "**no**" not in movie

@@ -22,6 +22,7 @@ from bench.report.statistics import (
     holm,
     mean_auc_interval,
     paired_difference,
+    resamples_for,
     uauc,
 )
 from bench.run.store import record_identity
@@ -37,7 +38,8 @@ STATISTICS_TEXT = (
     f"and, for a mean over seeds, the seeds too (a two-level percentile bootstrap, {N_RESAMPLES} resamples). "
     "Tests: a paired cluster bootstrap of the difference of mean AUCs against the column's strongest "
     "training-free baseline (the same users drawn for both), two-sided, Holm-corrected over the column, "
-    f"p < {ALPHA}. A method whose seeds give identical scores counts as one run.")
+    f"p < {ALPHA}, with {N_RESAMPLES} resamples or, for a column of more than {N_RESAMPLES * ALPHA / 4:.0f} "
+    f"tests, {4 / ALPHA:.0f} per test (so that the smallest possible corrected p stays below {ALPHA / 2}). A method whose seeds give identical scores counts as one run.")
 
 
 def is_training_free(method: str) -> bool:
@@ -164,7 +166,9 @@ class Tables:
         return self.cells.get((test_size, train, test, shots, row))
 
     def column(self, test_size, train, test, shots) -> list[Cell]:
-        return [c for k, c in self.cells.items() if k[:4] == (test_size, train, test, shots)]
+        """The column's cells by row name: never in the order the store lists its files."""
+        return sorted((c for k, c in self.cells.items() if k[:4] == (test_size, train, test, shots)),
+                      key=lambda c: c.row)
 
     def has_cross_domain(self, test_size) -> bool:
         return any(k[1] != k[2] for k in self.cells if k[0] == test_size)
@@ -217,8 +221,10 @@ def scored_alike(cell: Cell) -> bool:
 def compared(pairs: list[tuple[Cell, Cell]]) -> list[Comparison]:
     """Each cell against its base cell on the same samples (paired cluster bootstrap over users and
     runs), Holm-corrected over the list."""
+    n = resamples_for(len(pairs), ALPHA)
     comparisons = [Comparison(base.row, paired_difference(base.runs[0]["labels"], [r["scores"] for r in cell.runs],
-                                                          [r["scores"] for r in base.runs], base.users))
+                                                          [r["scores"] for r in base.runs], base.users,
+                                                          n_resamples=n))
                    for cell, base in pairs]
     for comparison, p in zip(comparisons, holm([c.result.p_value for c in comparisons]), strict=True):
         comparison.p_holm = p

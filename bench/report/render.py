@@ -65,9 +65,11 @@ def _in_domain_rows(tables: Tables, test_size: int | None) -> list[str]:
             if any(tables.get(test_size, d, d, k, r) for d in tables.domains() for k in tables.shots(test_size))]
 
 
-def _best(tables: Tables, test_size, domain, k) -> Cell | None:
-    cells = [c for c in tables.column(test_size, domain, domain, k) if c.records]
-    return max(cells, key=lambda c: c.mean) if cells else None
+def _is_best(tables: Tables, test_size, domain, k, cell: Cell | None) -> bool:
+    """Whether `cell` shows the column's highest mean at the shown precision (ties: all of them bold,
+    never the one the store happened to list first)."""
+    means = [f"{100 * c.mean:.2f}" for c in tables.column(test_size, domain, domain, k) if c.records]
+    return cell is not None and bool(cell.records) and f"{100 * cell.mean:.2f}" == max(means, key=float)
 
 
 def _test_set_text(tables: Tables, test_size, domain: str) -> str:
@@ -95,9 +97,10 @@ def table1_caption(tables: Tables, test_size: int | None, source: str) -> str:
              " The paper's numbers are for the full test sets and are not shown beside a subset.")
     return (f"AUC x 100 on the {subset_name(test_size)} ({_test_sets_text(tables, test_size)}), trained and "
             "tested on the same domain with K shots; mean ± sample std over seeds (n = distinct runs; '1 run': "
-            "one seed, or seeds with identical scores). Bold: best mean per column. † strongest training-free "
+            "one seed, or seeds with identical scores). Bold: best mean per column (each of a tie). † strongest training-free "
             "baseline of the column; ↑/↓ significantly higher/lower mean AUC than it (paired cluster bootstrap "
-            f"over users, Holm-corrected per column, p < {ALPHA}); no mark: not significant. "
+            f"over users, Holm-corrected per column, p < {ALPHA}); no mark: not significant; ° not tested (no training-free baseline in the "
+            "column, or other test samples than it). "
             "LM rows name their model, preset, precision and score kind; other rows their non-default "
             "parameters. 'not run': no record; 'n/a': the method does not apply." + paper)
 
@@ -107,8 +110,7 @@ def _our_values(tables: Tables, test_size: int | None, row: str, cols, latex: bo
     for d, k in cols:
         cell = tables.get(test_size, d, d, k, row)
         base = strongest_baseline(tables.column(test_size, d, d, k))
-        best = _best(tables, test_size, d, k)
-        values.append(cell_text(cell, bold=cell is not None and cell is best,
+        values.append(cell_text(cell, bold=_is_best(tables, test_size, d, k, cell),
                                 marker=marker(cell, base, latex) if cell else "", latex=latex))
     return values
 
@@ -203,9 +205,14 @@ def answer_markdown(tables: Tables, test_size: int | None) -> str:
         beaten = {k: [c for c in cells if c.comparison and c.comparison.significant
                       and c.comparison.result.difference > 0] for k, cells in columns}
         ks = ", ".join(f"K={k}" for k, _ in columns)
-        verdict = ("**yes**" if any(beaten.values()) else "**no**")
-        lines.append(f"- **{d}** ({_test_set_text(tables, test_size, d)}): {verdict}" +
-                     ("" if any(beaten.values()) else f", at none of {ks}") + ".")
+        tested_ks = ", ".join(f"K={k}" for k, cells in columns if any(c.comparison for c in cells))
+        if any(beaten.values()):
+            verdict = "**yes**"
+        elif tested_ks:
+            verdict = f"**no**, at none of {tested_ks}"
+        else:
+            verdict = f"**not tested** at {ks}: no cell was compared with a training-free baseline"
+        lines.append(f"- **{d}** ({_test_set_text(tables, test_size, d)}): {verdict}.")
         for k, cells in columns:
             base = strongest_baseline(cells)
             if base is None:
@@ -219,6 +226,9 @@ def answer_markdown(tables: Tables, test_size: int | None) -> str:
             text.append(f"Significantly above it: {_names(above)}." if above else "Nothing is significantly above it.")
             if level:
                 text.append(f"Not significantly different: {_names(level)}.")
+            untested = [c.row for c in cells if c is not base and c.comparison is None]
+            if untested:
+                text.append(f"Not tested (other test samples than the bar): {'; '.join(untested)}.")
             if below:
                 text.append(f"{len(below)} significantly below.")
             lines.append(" ".join(text))

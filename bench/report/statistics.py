@@ -19,6 +19,7 @@ users across several runs, resampling clusters) is written here, on one resample
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,14 @@ from bench.errors import BenchError
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
+
+
+def resamples_for(tests: int, alpha: float) -> int:
+    """Resamples for each of `tests` Holm-corrected bootstrap tests: N_RESAMPLES, or more where the
+    family is large. The smallest bootstrap p is 2 / (N + 1), and Holm multiplies it by the number of
+    tests, so with 2000 resamples no column of 51 or more tests could show anything significant however
+    large the effect; here tests x 2 / (N + 1) stays below alpha / 2."""
+    return max(N_RESAMPLES, math.ceil(4 * tests / alpha))
 
 
 #: Up to this many users, the AUC of a resample is computed from a users x users table of won pairs

@@ -11,9 +11,13 @@ def subset_name(test_size: int | None) -> str:
 
 
 def marker(cell: Cell, base: Cell | None, latex: bool) -> str:
+    """† the column's baseline; ↑/↓ significantly above/below it; ° never compared with it (no
+    training-free baseline in the column, or its runs scored other test samples); none: not significant."""
     if base is not None and cell is base:
         return "$^{\\dagger}$" if latex else "†"
-    if cell.comparison is None or not cell.comparison.significant:
+    if cell.comparison is None:
+        return ("$^{\\circ}$" if latex else "°") if cell.records else ""
+    if not cell.comparison.significant:
         return ""
     up = cell.comparison.result.difference > 0
     if latex:
@@ -49,5 +53,6 @@ def latex_escape(text: str) -> str:
 
 def latex_caption(text: str) -> str:
     text = (text.replace("±", "$\\pm$").replace("†", "$^{\\dagger}$")
-            .replace("↑/↓", "$^{\\uparrow}$/$^{\\downarrow}$").replace("x 100", "$\\times$ 100").replace("*", ""))
+            .replace("↑/↓", "$^{\\uparrow}$/$^{\\downarrow}$").replace("°", "$^{\\circ}$")
+            .replace("x 100", "$\\times$ 100").replace("*", ""))
     return latex_escape(text).replace("{[}", "[").replace("{]}", "]")
