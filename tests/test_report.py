@@ -301,3 +301,14 @@ def test_cells_never_compared_are_marked_and_the_answer_says_not_tested():
     assert "°" in _table_lines(report.table1_markdown(tables, 100, report.paper_rows()))["tallrec[precision=float32]"]
     movie = next(line for line in report.answer_markdown(tables, 100).splitlines() if line.startswith("- **movie**"))
     assert "**not tested**" in movie and "**no**" not in movie
+
+
+def test_the_bar_is_a_cell_the_tests_can_pair_with():
+    """A training-free cell whose seeds scored other samples cannot be tested against: it is not the bar."""
+    mixed = [make_record("like-ratio", "movie", "movie", 16, seed, signal=0.8) for seed in (0, 1)]
+    mixed[1] = dict(mixed[1], sample_ids=[f"other-{i}" for i in range(300)])
+    popularity = make_record("popularity", "movie", "movie", 16, 0, signal=0.2)
+    tables = report.aggregate([*mixed, popularity, make_record("tallrec", "movie", "movie", 16, 0, signal=0.4)])
+    lines = _table_lines(report.table1_markdown(tables, None, report.paper_rows()))
+    assert "†" in lines["popularity"] and "†" not in lines["like-ratio"]
+    assert tables.get(None, "movie", "movie", 16, "tallrec[precision=float32]").comparison.baseline == "popularity"

@@ -208,8 +208,10 @@ def aggregate(records: list[dict[str, Any]], *, with_statistics: bool = True) ->
 
 
 def strongest_baseline(cells: list[Cell]) -> Cell | None:
-    """The column's training-free cell with the highest mean: the bar every other method must clear."""
-    candidates = [c for c in cells if c.records and is_training_free(c.method)]
+    """The column's training-free cell with the highest mean: the bar every other method must clear.
+    Only a cell whose runs scored the same samples can be one (the tests pair on them), so the tables'
+    † and the tests always name the same cell."""
+    candidates = [c for c in cells if c.records and is_training_free(c.method) and scored_alike(c)]
     return max(candidates, key=lambda c: (c.mean, c.row)) if candidates else None
 
 
