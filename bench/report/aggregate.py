@@ -39,7 +39,8 @@ STATISTICS_TEXT = (
     "Tests: a paired cluster bootstrap of the difference of mean AUCs against the column's strongest "
     "training-free baseline (the same users drawn for both), two-sided, Holm-corrected over the column, "
     f"p < {ALPHA}, with {N_RESAMPLES} resamples or, for a column of more than {N_RESAMPLES * ALPHA / 4:.0f} "
-    f"tests, {4 / ALPHA:.0f} per test (so that the smallest possible corrected p stays below {ALPHA / 2}). A method whose seeds give identical scores counts as one run.")
+    f"tests, {4 / ALPHA:.0f} per test (so that the smallest possible corrected p stays below {ALPHA / 2}). "
+    "A method whose seeds give identical scores counts as one run.")
 
 
 def is_training_free(method: str) -> bool:

@@ -62,8 +62,9 @@ def protocol_markdown(tables: Tables) -> str:
     anchor_moves = [_mean(tables, PAIR[1], k, ANCHOR) - _mean(tables, PAIR[0], k, ANCHOR) for k in ks]
     anchor_move = sum(anchor_moves) / len(anchor_moves)
     lines += ["", "What the protocol changes (each method's gap to like-ratio, movie-temporal minus movie, mean "
-              "over K, points): " + ", ".join(sentences) + f". like-ratio itself moves by {anchor_move:+.2f} between the two test sets (other users, later "
-              "in time), so a gap moves by about minus that where the method's own AUC stays put (random): a move "
-              "says how a method fares against like-ratio on each split, and only for a method that reads the "
-              "pool can it reflect a pool that saw the test period.", ""]
+              "over K, points): " + ", ".join(sentences) + f". like-ratio itself moves by {anchor_move:+.2f} "
+              "between the two test sets (other users, later in time), so a gap moves by about minus that "
+              "where the method's own AUC stays put (random): a move says how a method fares against "
+              "like-ratio on each split, and only for a method that reads the pool can it reflect a pool "
+              "that saw the test period.", ""]
     return "\n".join(lines)

@@ -97,10 +97,10 @@ def table1_caption(tables: Tables, test_size: int | None, source: str) -> str:
              " The paper's numbers are for the full test sets and are not shown beside a subset.")
     return (f"AUC x 100 on the {subset_name(test_size)} ({_test_sets_text(tables, test_size)}), trained and "
             "tested on the same domain with K shots; mean ± sample std over seeds (n = distinct runs; '1 run': "
-            "one seed, or seeds with identical scores). Bold: best mean per column (each of a tie). † strongest training-free "
-            "baseline of the column; ↑/↓ significantly higher/lower mean AUC than it (paired cluster bootstrap "
-            f"over users, Holm-corrected per column, p < {ALPHA}); no mark: not significant; ° not tested (no training-free baseline in the "
-            "column, or other test samples than it). "
+            "one seed, or seeds with identical scores). Bold: best mean per column (each of a tie). † strongest "
+            "training-free baseline of the column; ↑/↓ significantly higher/lower mean AUC than it (paired "
+            f"cluster bootstrap over users, Holm-corrected per column, p < {ALPHA}); no mark: not significant; ° not tested (no "
+            "training-free baseline in the column, or other test samples than it). "
             "LM rows name their model, preset, precision and score kind; other rows their non-default "
             "parameters. 'not run': no record; 'n/a': the method does not apply." + paper)
 
