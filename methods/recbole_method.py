@@ -21,19 +21,17 @@ from bench.errors import BenchError
 from bench.recbole_compat import device_precision, torch_threads
 from bench.run.registry import FitContext, Method, check_parameters, is_count, is_positive
 
-SCORE_BATCH = 512
-
 
 class RecBoleMethod(Method):
     """Base class; subclasses name the RecBole model and keep their own keyword-only `__init__` (the
-    parameters are read from its signature), passing the shared ones and their own checks here."""
+    parameters are read from its signature), passing the shared ones and their own checks here, and say
+    which parameters are operational (whether threads change their scores is per model family)."""
 
     recbole_model: ClassVar[str] = ""
     min_batch_size: ClassVar[int] = 1
     #: RecBole config entries recorded as `model_settings` (those the model sets).
     setting_names: ClassVar[tuple[str, ...]] = ()
     cross_domain = False
-    operational_parameters = frozenset({"threads", "save_model"})
 
     def __init__(self, *, epochs: int, patience: int, batch_size: int, learning_rate: float, threads: int,
                  save_model: bool, checks: Sequence[tuple[str, Any, bool, str]] = ()) -> None:
@@ -120,7 +118,7 @@ class RecBoleMethod(Method):
     def _logits(self, tensors: dict[str, Any]) -> np.ndarray:
         from bench.recbole_compat import batched_logits
 
-        return batched_logits(self._forward, self._model, tensors, self._device, SCORE_BATCH)
+        return batched_logits(self._forward, self._model, tensors, self._device)
 
     def _model_settings(self) -> dict[str, Any]:
         return {n: self._config[n] for n in self.setting_names if self._config[n] is not None}

@@ -23,6 +23,7 @@ from bench.report.statistics import (
     mean_auc_interval,
     paired_difference,
     resamples_for,
+    resamples_rule,
     uauc,
 )
 from bench.run.store import record_identity
@@ -38,9 +39,7 @@ STATISTICS_TEXT = (
     f"and, for a mean over seeds, the seeds too (a two-level percentile bootstrap, {N_RESAMPLES} resamples). "
     "Tests: a paired cluster bootstrap of the difference of mean AUCs against the column's strongest "
     "training-free baseline (the same users drawn for both), two-sided, Holm-corrected over the column, "
-    f"p < {ALPHA}, with {N_RESAMPLES} resamples or, for a column of more than {N_RESAMPLES * ALPHA / 4:.0f} "
-    f"tests, {4 / ALPHA:.0f} per test (so that the smallest possible corrected p stays below {ALPHA / 2}). "
-    "A method whose seeds give identical scores counts as one run.")
+    f"p < {ALPHA}, with {resamples_rule(ALPHA)}. A method whose seeds give identical scores counts as one run.")
 
 
 def is_training_free(method: str) -> bool:

@@ -99,8 +99,8 @@ def table1_caption(tables: Tables, test_size: int | None, source: str) -> str:
             "tested on the same domain with K shots; mean ± sample std over seeds (n = distinct runs; '1 run': "
             "one seed, or seeds with identical scores). Bold: best mean per column (each of a tie). † strongest "
             "training-free baseline of the column; ↑/↓ significantly higher/lower mean AUC than it (paired "
-            f"cluster bootstrap over users, Holm-corrected per column, p < {ALPHA}); no mark: not significant; ° not tested (no "
-            "training-free baseline in the column, or other test samples than it). "
+            f"cluster bootstrap over users, Holm-corrected per column, p < {ALPHA}); no mark: not significant; "
+            "° not tested (no training-free baseline in the column, or other test samples than it). "
             "LM rows name their model, preset, precision and score kind; other rows their non-default "
             "parameters. 'not run': no record; 'n/a': the method does not apply." + paper)
 

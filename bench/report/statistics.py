@@ -40,6 +40,12 @@ def resamples_for(tests: int, alpha: float) -> int:
     return max(N_RESAMPLES, math.ceil(4 * tests / alpha))
 
 
+def resamples_rule(alpha: float) -> str:
+    """`resamples_for` in words, for the reports' captions."""
+    return (f"{N_RESAMPLES} resamples or, for a column of more than {N_RESAMPLES * alpha / 4:.0f} tests, "
+            f"{4 / alpha:.0f} per test (so that the smallest possible corrected p stays below {alpha / 2})")
+
+
 #: Up to this many users, the AUC of a resample is computed from a users x users table of won pairs
 #: (O(users^2) per resample, whatever the sample count); above it, from per-sample counts (O(samples)).
 USER_TABLE_MAX = 512
