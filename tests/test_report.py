@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.errors import BenchError
 from bench.report import render as report
 from bench.run.store import ResultStore, cell_key
 
@@ -312,3 +313,14 @@ def test_the_bar_is_a_cell_the_tests_can_pair_with():
     lines = _table_lines(report.table1_markdown(tables, None, report.paper_rows()))
     assert "†" in lines["popularity"] and "†" not in lines["like-ratio"]
     assert tables.get(None, "movie", "movie", 16, "tallrec[precision=float32]").comparison.baseline == "popularity"
+
+
+def test_a_seed_stored_twice_in_one_cell_is_refused_by_name():
+    """The same configuration rerun on regenerated data gets a key of its own; the report must not
+    average both as two draws of shots."""
+    again = dict(make_record("like-ratio", "movie", "movie", 16, 0, signal=0.2), data={"movie": "regenerated"})
+    again["key"] = "regenerated-key"
+    recs = [make_record("like-ratio", "movie", "movie", 16, seed, signal=0.4) for seed in (0, 1)] + [again]
+    with pytest.raises(BenchError, match=r"seed 0 is stored twice .*regenerated-key.*data fingerprints differ"):
+        report.aggregate(recs)
+    assert report.aggregate(recs[:2]).get(None, "movie", "movie", 16, "like-ratio").seeds == [0, 1]

@@ -9,6 +9,7 @@ training-free baseline, Holm-corrected per column. Records with different test s
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bench.data.cards import domain_order
+from bench.errors import BenchError
 from bench.report.statistics import (
     N_RESAMPLES,
     PairedDifference,
@@ -199,12 +201,26 @@ def aggregate(records: list[dict[str, Any]], *, with_statistics: bool = True) ->
             cell.not_applicable = True
     for cell in cells.values():
         cell.records.sort(key=lambda r: r["seed"])
+        _refuse_a_seed_twice(cell)
         if cell.records:
             cell.not_applicable = False  # some seed ran: the cell is applicable
     tables = Tables(cells)
     if with_statistics:
         _add_statistics(tables)
     return tables
+
+
+def _refuse_a_seed_twice(cell: Cell) -> None:
+    """A seed is one draw of shots: two records of it in one cell (the same configuration run again on
+    regenerated data, whose fingerprints give it a key of its own, or under an operational setting the
+    row does not show) would count that draw twice in the mean, its interval and its test."""
+    for first, second in itertools.pairwise(cell.records):
+        if first["seed"] == second["seed"]:
+            why = "their data fingerprints differ" if first.get("data") != second.get("data") else "their configs differ"
+            raise BenchError(
+                f"row {cell.row!r}, {cell.train}->{cell.test} K={cell.shots}: seed {first['seed']} is stored twice "
+                f"(records/{first['method']}/{first['key']}.json and records/{second['method']}/{second['key']}.json; "
+                f"{why}): move the stale one out of the store, or report each data version from its own --store")
 
 
 def strongest_baseline(cells: list[Cell]) -> Cell | None:
