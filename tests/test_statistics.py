@@ -140,3 +140,17 @@ def test_the_resampled_auc_kernel_is_a_weighted_auc(monkeypatch, table_max):
     got = statistics._ResampledAuc(labels, scores, groups)(counts)
     expected = [roc_auc_score(labels, scores, sample_weight=c[groups]) for c in counts]
     assert got == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_the_seed_draw_spreads_a_mean_by_its_usual_standard_error(n):
+    """A plain bootstrap over n seeds gives sqrt((n-1)/n) of the standard error s/sqrt(n) (0.71 at
+    two seeds): intervals over two or three seeds would be too narrow. Runs here have fixed AUCs, so
+    all the spread is the seeds'."""
+    from bench.report.statistics import _resampled_means
+
+    aucs = np.linspace(0.6, 0.8, n)
+    kernels = [lambda counts, a=a: np.full(counts.shape[0], a) for a in aucs]
+    means = _resampled_means(kernels, np.ones((40_000, 1)), np.random.default_rng(0))
+    assert np.mean(means) == pytest.approx(np.mean(aucs), abs=2e-3)
+    assert np.std(means) == pytest.approx(np.std(aucs, ddof=1) / np.sqrt(n), rel=0.03)

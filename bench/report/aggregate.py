@@ -38,7 +38,8 @@ TRAINING_FREE = ("random", "popularity", "like-ratio")
 ROW_ORDER = ("random", "popularity", "like-ratio", "gru4rec", "caser", "sasrec", "zero-shot", "icl", "tallrec")
 STATISTICS_TEXT = (
     "95% intervals resample test *users* (a cluster bootstrap: samples of one user are not independent) "
-    f"and, for a mean over seeds, the seeds too (a two-level percentile bootstrap, {N_RESAMPLES} resamples). "
+    f"and, for a mean over seeds, the seeds too (a two-level percentile bootstrap, {N_RESAMPLES} resamples; "
+    "the seed draw rescaled by sqrt(n/(n-1)) so that n seeds spread their mean by the usual s/sqrt(n)). "
     "Tests: a paired cluster bootstrap of the difference of mean AUCs against the column's strongest "
     "training-free baseline (the same users drawn for both), two-sided, Holm-corrected over the column, "
     f"p < {ALPHA}, with {resamples_rule(ALPHA)}. A method whose seeds give identical scores counts as one run.")

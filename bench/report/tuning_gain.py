@@ -44,8 +44,8 @@ def tuning_gain_markdown(tables: Tables, test_size: int | None) -> str:
              "on the same test samples: ΔAUC x 100 of the means, paired cluster bootstrap over users (and seeds), "
              f"two-sided, Holm-corrected over this table, p < {ALPHA}. A cell of one run is tested over users "
              "only: it says that adapter beats the untuned model, not that tuning would on another draw of "
-             f"shots{spread}; with two or three seeds the seed part of the interval is narrow too (a bootstrap "
-             "over n seeds gives sqrt((n-1)/n) of the usual standard error of their mean).", "",
+             f"shots{spread}; with two or three seeds the seed part of the interval rests on two or three "
+             "draws, however it is computed.", "",
              "| train → test | K | tallrec row | tallrec | untuned | ΔAUC x 100 | 95% interval of Δ | p (Holm) |",
              "|---" * 8 + "|"]
     for (tuned, base), comparison in zip(pairs, comparisons, strict=True):
