@@ -10,9 +10,10 @@ Few-shot seeds add a second source of spread. The interval of a mean over seeds 
 bootstrap: each resample draws users (shared by every seed, since all seeds are scored on the same
 users) and, independently, seeds with replacement, and averages the drawn seeds' AUCs on the drawn
 users, the seed draw rescaled so that it spreads the mean by the usual s/sqrt(n) and not less (with
-two or three seeds a plain bootstrap would give 0.71 or 0.82 of it). Paired comparisons resample the same users for both methods and bootstrap the difference of
-their means; the p-value is the two-sided bootstrap one, 2 x the smaller share of resampled
-differences on either side of 0. A method whose seeds give identical scores is one run.
+two or three seeds a plain bootstrap would give 0.71 or 0.82 of it). Paired comparisons resample the
+same users for both methods and bootstrap the difference of their means; the p-value is the
+two-sided bootstrap one, 2 x the smaller share of resampled differences on either side of 0. A
+method whose seeds give identical scores is one run.
 
 scipy.stats.bootstrap does the one-level cluster interval; what it lacks (two levels, pairing on
 users across several runs, resampling clusters) is written here, on one resampled-AUC kernel.
