@@ -321,6 +321,15 @@ def test_a_seed_stored_twice_in_one_cell_is_refused_by_name():
     again = dict(make_record("like-ratio", "movie", "movie", 16, 0, signal=0.2), data={"movie": "regenerated"})
     again["key"] = "regenerated-key"
     recs = [make_record("like-ratio", "movie", "movie", 16, seed, signal=0.4) for seed in (0, 1)] + [again]
-    with pytest.raises(BenchError, match=r"seed 0 is stored twice .*regenerated-key.*data fingerprints differ"):
+    with pytest.raises(BenchError, match=r"seed 0 is stored twice with different scores .*regenerated-key.*data "
+                                         r"fingerprints differ"):
         report.aggregate(recs)
     assert report.aggregate(recs[:2]).get(None, "movie", "movie", 16, "like-ratio").seeds == [0, 1]
+
+
+def test_a_seed_stored_twice_with_the_same_scores_counts_once():
+    """A rerun under an operational setting the row does not show scores alike: one run, not an error."""
+    recs = [make_record("like-ratio", "movie", "movie", 16, seed, signal=0.4) for seed in (0, 1)]
+    again = dict(recs[0], key="rerun-key")
+    cell = report.aggregate([*recs, again]).get(None, "movie", "movie", 16, "like-ratio")
+    assert cell.seeds == [0, 1] and len(cell.runs) == 2

@@ -9,7 +9,6 @@ training-free baseline, Holm-corrected per column. Records with different test s
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,8 +200,8 @@ def aggregate(records: list[dict[str, Any]], *, with_statistics: bool = True) ->
         else:
             cell.not_applicable = True
     for cell in cells.values():
-        cell.records.sort(key=lambda r: r["seed"])
-        _refuse_a_seed_twice(cell)
+        cell.records.sort(key=lambda r: (r["seed"], r["key"]))
+        _one_record_per_seed(cell)
         if cell.records:
             cell.not_applicable = False  # some seed ran: the cell is applicable
     tables = Tables(cells)
@@ -211,17 +210,24 @@ def aggregate(records: list[dict[str, Any]], *, with_statistics: bool = True) ->
     return tables
 
 
-def _refuse_a_seed_twice(cell: Cell) -> None:
+def _one_record_per_seed(cell: Cell) -> None:
     """A seed is one draw of shots: two records of it in one cell (the same configuration run again on
     regenerated data, whose fingerprints give it a key of its own, or under an operational setting the
-    row does not show) would count that draw twice in the mean, its interval and its test."""
-    for first, second in itertools.pairwise(cell.records):
-        if first["seed"] == second["seed"]:
-            why = "their data fingerprints differ" if first.get("data") != second.get("data") else "their configs differ"
+    row does not show) would count that draw twice in the mean, its interval and its test. Two that
+    scored the same samples alike are one run stored twice: keep one. Two that differ are refused."""
+    kept: list[dict[str, Any]] = []
+    for r in cell.records:
+        first = next((k for k in kept if k["seed"] == r["seed"]), None)
+        if first is None:
+            kept.append(r)
+        elif (first["sample_ids"], first["scores"]) != (r["sample_ids"], r["scores"]):
+            why = "their data fingerprints differ" if first.get("data") != r.get("data") else "their configs differ"
             raise BenchError(
-                f"row {cell.row!r}, {cell.train}->{cell.test} K={cell.shots}: seed {first['seed']} is stored twice "
-                f"(records/{first['method']}/{first['key']}.json and records/{second['method']}/{second['key']}.json; "
-                f"{why}): move the stale one out of the store, or report each data version from its own --store")
+                f"row {cell.row!r}, {cell.train}->{cell.test} K={cell.shots}: seed {r['seed']} is stored twice "
+                f"with different scores (records/{first['method']}/{first['key']}.json and "
+                f"records/{r['method']}/{r['key']}.json; {why}): move the stale one out of the store, or report "
+                f"each data version from its own --store")
+    cell.records = kept
 
 
 def strongest_baseline(cells: list[Cell]) -> Cell | None:
