@@ -333,3 +333,15 @@ def test_a_seed_stored_twice_with_the_same_scores_counts_once():
     again = dict(recs[0], key="rerun-key")
     cell = report.aggregate([*recs, again]).get(None, "movie", "movie", 16, "like-ratio")
     assert cell.seeds == [0, 1] and len(cell.runs) == 2
+
+
+def test_the_caption_says_which_cells_resample_samples_for_want_of_users():
+    """A record written before users were stored falls back to the per-sample bootstrap; the caption
+    must say so rather than name the users for every cell."""
+    old = make_record("random", "movie", "movie", 16, 0)
+    del old["users"]
+    recs = [make_record("like-ratio", "movie", "movie", 16, 0, signal=0.4), old]
+    assert "(1 cells without recorded users resample samples)" in report.table1_caption(
+        report.aggregate(recs, with_statistics=False), None, "the paper")
+    assert "without recorded users" not in report.table1_caption(
+        report.aggregate(recs[:1], with_statistics=False), None, "the paper")

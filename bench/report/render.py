@@ -80,10 +80,13 @@ def _test_set_text(tables: Tables, test_size, domain: str) -> str:
     samples = "/".join(map(str, sorted({c.n_test for c in cells})))
     users = sorted({c.n_users for c in cells if c.n_users})
     if not users:
-        return f"{samples} samples (users not recorded)"
+        return f"{samples} samples (users not recorded: intervals and tests resample samples)"
+    unknown = sum(1 for c in cells if not c.n_users)
+    # A record written before users were stored is resampled per sample, which overstates certainty.
+    caveat = f" ({unknown} cells without recorded users resample samples)" if unknown else ""
     if all(c.n_users == c.n_test for c in cells if c.n_users):
-        return f"{samples} samples, one per user"
-    return f"{samples} samples from {'/'.join(map(str, users))} users"
+        return f"{samples} samples, one per user{caveat}"
+    return f"{samples} samples from {'/'.join(map(str, users))} users{caveat}"
 
 
 def _test_sets_text(tables: Tables, test_size) -> str:
