@@ -88,7 +88,7 @@ class Cell:
         Computed once, when first read: `aggregate` has filled and sorted `records` by then."""
         distinct: dict[tuple, dict[str, Any]] = {}
         for r in self.records:
-            distinct.setdefault((tuple(r["sample_ids"]), tuple(r["scores"])), r)
+            distinct.setdefault(_scored(r), r)
         return list(distinct.values())
 
     @property
@@ -210,17 +210,22 @@ def aggregate(records: list[dict[str, Any]], *, with_statistics: bool = True) ->
     return tables
 
 
+def _scored(record: dict[str, Any]) -> tuple:
+    """What a record scored and how: two records alike here are one run."""
+    return tuple(record["sample_ids"]), tuple(record["scores"])
+
+
 def _one_record_per_seed(cell: Cell) -> None:
     """A seed is one draw of shots: two records of it in one cell (the same configuration run again on
     regenerated data, whose fingerprints give it a key of its own, or under an operational setting the
     row does not show) would count that draw twice in the mean, its interval and its test. Two that
     scored the same samples alike are one run stored twice: keep one. Two that differ are refused."""
     kept: list[dict[str, Any]] = []
-    for r in cell.records:
-        first = next((k for k in kept if k["seed"] == r["seed"]), None)
+    for r in cell.records:  # sorted by seed: a seed's records are adjacent
+        first = kept[-1] if kept and kept[-1]["seed"] == r["seed"] else None
         if first is None:
             kept.append(r)
-        elif (first["sample_ids"], first["scores"]) != (r["sample_ids"], r["scores"]):
+        elif _scored(first) != _scored(r):
             why = "their data fingerprints differ" if first.get("data") != r.get("data") else "their configs differ"
             raise BenchError(
                 f"row {cell.row!r}, {cell.train}->{cell.test} K={cell.shots}: seed {r['seed']} is stored twice "
