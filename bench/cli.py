@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shots", nargs="+", type=int, default=None, help=f"K values (default: {first['shots']})")
     run.add_argument("--seeds", nargs="+", type=int, default=None, help=f"few-shot seeds (default: {first['seeds']})")
     run.add_argument("--train", nargs="+", default=None,
-                     help="train domain(s): a domain (`bench list` shows them: movie, book, movie-temporal, and "
+                     help="train domain(s): a domain (`bench list` shows them: movie, book, movie-temporal, movie-loo, and "
                           "those of --card) or both (K shots from movie and from book); default: movie")
     run.add_argument("--test", nargs="+", default=None, help="test domain(s), as for --train; default: movie")
     run.add_argument("--param", action="append", default=[], metavar="METHOD.KEY=VALUE",

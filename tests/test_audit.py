@@ -48,6 +48,9 @@ def test_hand_made_exact_numbers():
     assert time["pool_later_than_last_test_share"] == pytest.approx(1 / 3)
     assert time["test_samples_with_item_in_pool"] == 1  # only b1's x is a pool target: p2 before, p3 after
     assert time["item_pool_later_share_mean"] == 0.5
+    # pool times 150, 250, 350 against test targets at 100, 200, 300: 3/3, 2/3, 1/3 later
+    assert facts["pool_later_than_test_mean_share"] == pytest.approx(2 / 3)
+    assert facts["users_left_out"] == 0 and facts["resolution"]["like_ratio_auc"] == 0.5  # all histories liked
     json.dumps(facts)  # plain JSON types only
     assert "2 users" in audit.audit_text(facts) and "16.7%" in audit.audit_text(facts)
 
@@ -93,6 +96,22 @@ def test_cli(capsys, data_dir):
     assert main(["data", "audit", "book", "--data-dir", str(data_dir), "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
     assert facts["domain"] == "book" and facts["time"] is None
+
+
+def test_movie_loo_tests_every_user_once_and_states_its_resolution(capsys, data_dir):
+    assert main(["data", "audit", "movie-loo", "--data-dir", str(data_dir), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    test = facts["splits"]["test"]
+    assert test["users"] == test["samples"] == 943 and test["samples_per_user"]["max"] == 1
+    assert 0.2 < facts["pool_later_than_test_mean_share"] < 0.8  # other users' pools overlap the test period
+    resolution = facts["resolution"]
+    assert resolution["like_ratio_auc"] == pytest.approx(0.7588, abs=5e-5)
+    # 943 independent users: a by-user interval of like-ratio's AUC under 8 points wide
+    assert 2 * 1.96 * resolution["standard_error"] < 0.08
+    assert resolution["detectable_difference"] == pytest.approx(2.80 * resolution["standard_error"], rel=1e-3)
+    assert main(["data", "audit", "movie-loo", "--data-dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "943 samples from 943 users" in out and "Across users" in out and "Resolution:" in out
 
 
 def test_cli_unknown_domain(capsys, data_dir):

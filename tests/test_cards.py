@@ -137,6 +137,45 @@ def test_movie_temporal_pool_is_strictly_before_validation(data_dir):
     assert max(s.timestamp for s in movie.train) > min(s.timestamp for s in movie.test)
 
 
+def test_movie_loo_tests_every_user_once_on_their_last_rating(data_dir):
+    """Leave-last-out from the raw log: each user's last sample (stable time order, so ties keep the file
+    order) is test, the one before it validation, the rest the pool; every MovieLens-100K user is tested."""
+    domain = data.load_domain("movie-loo", data_dir)
+    ratings = movielens.read_raw_ratings(data_dir / "ml-100k" / "u.data")
+    ordered: dict[str, list[interactions.Rating]] = {}
+    for r in ratings:
+        ordered.setdefault(r.user, []).append(r)
+    ordered = {u: sorted(rs, key=lambda r: r.timestamp) for u, rs in ordered.items()}
+    assert len(domain.test) == len(domain.valid) == len(ordered) == 943 and domain.users_left_out == 0
+    assert len({s.user for s in domain.test}) == 943
+    for test, valid in zip(domain.test, domain.valid, strict=True):
+        mine = ordered[test.user]
+        assert test.user == valid.user and test.target.id == mine[-1].item and valid.target.id == mine[-2].item
+        assert [h.item.id for h in test.history] == [r.item for r in mine[-11:-1]]
+    last = {s.user: int(s.uid.rsplit("-", 1)[1]) for s in domain.valid}
+    assert all(int(s.uid.rsplit("-", 1)[1]) < last[s.user] for s in domain.train)
+    assert len(domain.train) == sum(len(rs) - 12 for rs in ordered.values())
+
+
+def test_leave_last_out_counts_users_too_short_and_caps_the_pool_in_time(tmp_path):
+    """A user with fewer than history + 2 ratings has no validation sample: left out and counted.
+    keep_last keeps the pool's latest samples in time, whoever they belong to."""
+    log = [interactions.Rating("a", f"i{i}", 5.0 if i % 2 else 1.0, 100 + i) for i in range(8)]
+    log += [interactions.Rating("b", f"i{i}", 5.0 if i % 2 else 1.0, 10 + i) for i in range(7)]
+    log += [interactions.Rating("c", f"i{i}", 4.0, i) for i in range(3)]  # too short for history 2 + 2
+    items = {f"i{i}": interactions.Item(f"i{i}", f"title {i}") for i in range(8)}
+    recipe = cards.Recipe(protocol="leave-last-out", history=2, past=2)
+    splits = interactions.build_splits(log, items, recipe, "toy", "item")
+    assert [s.user for s in splits["test"]] == ["a", "b"] and [s.target.id for s in splits["test"]] == ["i7", "i6"]
+    assert [s.target.id for s in splits["valid"]] == ["i6", "i5"]
+    assert len(splits["train"]) == (8 - 4) + (7 - 4) and interactions.users_left_out(log, recipe) == 1
+    capped = interactions.build_splits(log, items, dataclasses.replace(recipe, keep_last=3), "toy", "item")
+    assert [s.uid for s in capped["train"]] == ["ua-3", "ua-4", "ua-5"]  # a's are later than all of b's
+    with pytest.raises(BenchError, match="recipe.split does not apply to protocol leave-last-out"):
+        cards.parse('name = "x"\n[source]\nformat = "movielens"\nratings = "r"\nitems = "i"\n'
+                    '[recipe]\nprotocol = "leave-last-out"\nsplit = [80, 10, 10]\n', "x.toml")
+
+
 @pytest.mark.parametrize("text, message", [
     ('noun = "x"\n[source]\nformat = "movielens"\nratings = "a"\nitems = "b"', "missing field `name`"),
     ('name = "x"\n[source]\nformat = "movielens"\nratings = "a"', "missing field `items`"),

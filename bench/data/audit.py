@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 
 from bench.data.domains import DomainData
 from bench.data.samples import Sample
+from bench.metrics import auc
 
 SPLITS = ("train", "valid", "test")
 NO_USER_IDS = "none in the source, one user per sample"
@@ -99,6 +100,31 @@ def _time_facts(pool: list[Sample], test: list[Sample]) -> dict | None:
     }
 
 
+def _cross_user_time(pool: list[Sample], test: list[Sample]) -> float | None:
+    """The mean, over test samples, of the share of the pool later than that test target. Under
+    leave-last-out a user's own pool precedes their test sample, but other users' pools need not."""
+    if not pool or not test or any(s.timestamp is None for s in pool + test):
+        return None
+    stamps = sorted(s.timestamp for s in pool)
+    return statistics.fmean((len(stamps) - bisect.bisect_right(stamps, s.timestamp)) / len(stamps) for s in test)
+
+
+def _resolution(test: list[Sample]) -> dict | None:
+    """What the test set can resolve on its own: the AUC of the user's own liked share (what the
+    training-free `like-ratio` scores) with its standard error by user, and the difference from a fixed
+    value that a test at 0.05 would detect with 80% power (bench/report/statistics.py: the rule).
+    Paired comparisons of two methods on these samples are usually tighter; the report gives them."""
+    from bench.report import statistics as stats  # a leaf module: the one home of the bootstrap
+
+    labels = [s.label for s in test]
+    if len(set(labels)) < 2:
+        return None
+    scores = [sum(h.liked for h in s.history) / len(s.history) if s.history else 0.5 for s in test]
+    se = stats.auc_standard_error(labels, scores, [_user(s) for s in test])
+    return {"like_ratio_auc": auc(labels, scores), "standard_error": se,
+            "detectable_difference": stats.detectable_difference(se)}
+
+
 def _item_facts(pool: list[Sample], test: list[Sample]) -> dict:
     """Test targets the pool never shows (as a target or in a history): a method that learns items
     from the pool (popularity, sequential models) knows nothing about them."""
@@ -124,8 +150,11 @@ def audit(domain: DomainData) -> dict:
         "user_ids": NO_USER_IDS if own_user else SOURCE_USER_IDS,
         "splits": {name: _split_facts(domain.split(name)) for name in SPLITS},
         "test_history_overlap": _history_overlap(domain.test),
+        "users_left_out": domain.users_left_out,
         "time": _time_facts(domain.train, domain.test),
+        "pool_later_than_test_mean_share": _cross_user_time(domain.train, domain.test),
         "items": _item_facts(domain.train, domain.test),
+        "resolution": _resolution(domain.test),
     }
 
 
@@ -154,6 +183,8 @@ def _sentences(facts: dict) -> list[str]:
     overlap, time, items = facts["test_history_overlap"], facts["time"], facts["items"]
     lines = [f"Test: {test['samples']} samples from {test['users']} users (user ids: {facts['user_ids']}); "
              "samples of one user are not independent, so the statistics resample users."]
+    if facts.get("users_left_out"):
+        lines.append(f"Users left out: {facts['users_left_out']} (too few interactions for a test sample).")
     if overlap["measurable"]:
         lines.append(f"Test history overlap: {_pct(overlap['share'])} of the {overlap['entries']} history "
                      "entries of test samples are other test samples' targets (same user, same item).")
@@ -167,8 +198,18 @@ def _sentences(facts: dict) -> list[str]:
                      f"the last); on average {_pct(time['item_pool_later_share_mean'])} of a "
                      "test item's pool interactions are later than the test interaction (over "
                      f"{time['test_samples_with_item_in_pool']} test samples whose item is in the pool).")
+        if facts.get("pool_later_than_test_mean_share") is not None:
+            lines.append(f"Across users: on average {_pct(facts['pool_later_than_test_mean_share'])} of the pool "
+                         "is later than a test target.")
     lines.append(f"Items: {items['unseen_test_items']} of {items['test_target_items']} test target items "
                  f"({_pct(items['unseen_test_sample_share'])} of test samples) never appear in the train pool.")
+    resolution = facts.get("resolution")
+    if resolution:
+        lines.append(f"Resolution: like-ratio (the liked share of the user's own history) scores AUC "
+                     f"{100 * resolution['like_ratio_auc']:.2f}, standard error by user "
+                     f"{100 * resolution['standard_error']:.2f} points: a difference under "
+                     f"{100 * resolution['detectable_difference']:.1f} points from a fixed value would go "
+                     "unnoticed (test at 0.05, 80% power; paired comparisons are usually tighter).")
     return lines
 
 

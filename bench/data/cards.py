@@ -11,7 +11,7 @@ one-line error naming the card, the field and the fix. Card fields (docs/data.md
     format = "recbole-atomic"        # or "movielens" (GroupLens u.data/u.item), "tallrec-json"
     ...                              # the format's files and fields (SOURCE_FIELDS)
     [recipe]                         # log formats only: how interactions become samples
-    protocol = "authors"             # or "temporal"
+    protocol = "authors"             # or "temporal", "leave-last-out"
     like_above = 3                   # rating > like_above is a like
     [files."relative/path"]          # optional: a checksum makes the file checked
     sha256 = "..."
@@ -29,7 +29,7 @@ from typing import Any
 from bench.errors import BenchError
 
 FORMATS = ("movielens", "recbole-atomic", "tallrec-json")
-PROTOCOLS = ("authors", "temporal")
+PROTOCOLS = ("authors", "temporal", "leave-last-out")
 ITEM_STYLES = ("title", "title-author")
 
 # Per format: required source fields, then optional ones with their defaults.
@@ -53,7 +53,8 @@ class Recipe:
     `authors`: users in order of first appearance, per user every position >= `history` gives a sample,
     keep the last `keep_last`, split `split` percent in that order. `temporal`: the same samples ordered
     by the target's time; test = the latest, validation before it, train pool strictly before the
-    validation period."""
+    validation period. `leave-last-out`: per user, the last sample is test, the one before validation,
+    the earlier ones the pool (`keep_last` then caps the pool at its latest samples in time)."""
 
     protocol: str = "authors"
     like_above: float = 3.0
@@ -119,6 +120,9 @@ def _recipe(where: str, table: Any) -> Recipe:
     if values["protocol"] not in PROTOCOLS:
         raise BenchError(f"card {where}: recipe.protocol = {values['protocol']!r}; choose one of: "
                          f"{', '.join(PROTOCOLS)}")
+    if values["protocol"] == "leave-last-out" and "split" in table:
+        raise BenchError(f"card {where}: recipe.split does not apply to protocol leave-last-out (each user's last "
+                         "sample is test, the one before validation, the rest the pool); remove it")
     split = values["split"]
     if (not isinstance(split, list) or len(split) != 3 or not all(isinstance(p, int) and p > 0 for p in split)
             or sum(split) != 100):
@@ -226,7 +230,7 @@ def builtin_cards() -> dict[str, Card]:
 
 
 #: Built-in domains in report order; cards a user adds come after them.
-BUILTIN_ORDER = ("movie", "book", "movie-temporal")
+BUILTIN_ORDER = ("movie", "book", "movie-temporal", "movie-loo")
 _USER_CARDS: dict[str, Card] = {}
 _REGISTERED: dict[tuple, list[Card]] = {}  # card files (path, mtime, size) -> their cards, read once
 

@@ -49,6 +49,7 @@ class DomainData:
     card: str = ""  # the card's path (built-in: datasets/<name>.toml) and
     card_sha256: str = ""  # a digest of its text
     unchecked_files: list[str] = field(default_factory=list)  # files read without a checksum to compare
+    users_left_out: int = 0  # users of a log with too few interactions for a test sample
 
     def split(self, name: str) -> list[Sample]:
         if name not in ("train", "valid", "test"):
@@ -139,6 +140,7 @@ def _json_splits(card: Card, source: dict, root: Path) -> dict[str, list[Sample]
 
 def _build(card: Card, source: dict, kind: str, root: Path, unchecked: list[str]) -> DomainData:
     fmt = source["format"]
+    left_out = 0
     if fmt == "tallrec-json":
         splits = _json_splits(card, source, root)
     else:
@@ -150,9 +152,10 @@ def _build(card: Card, source: dict, kind: str, root: Path, unchecked: list[str]
             items = recbole_atomic.read_items(root / source["item"], source, card.path)
         splits = interactions.build_splits(ratings, items, card.recipe, card.name, card.noun,
                                            where=f"card {card.path}")
+        left_out = interactions.users_left_out(ratings, card.recipe)
     return DomainData(
         name=card.name, source=kind, location=str(root), card=card.path, card_sha256=card.sha256,
-        unchecked_files=unchecked,
+        unchecked_files=unchecked, users_left_out=left_out,
         fingerprints={split: fingerprint(samples) for split, samples in splits.items()},
         **splits,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,28 @@ def item_key(domain: str, item_id: str) -> str:
 UNFINGERPRINTED = ("user", "timestamp", "past", "note")
 
 
+def _plain(value):
+    """A field value as `dataclasses.asdict` gives it (items and history entries spelled out: they are
+    most of the work)."""
+    if isinstance(value, Item):
+        return {"id": value.id, "title": value.title, "author": value.author}
+    if isinstance(value, HistoryItem):
+        return {"item": _plain(value.item), "liked": value.liked}
+    if is_dataclass(value):
+        return asdict(value)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def fingerprint(samples: list[Sample]) -> str:
     """A short sha256 over the samples' content (history, target, label, ids): two runs on equal
     data share it."""
     digest = hashlib.sha256()
+    kept = [f.name for f in fields(Sample) if f.name not in UNFINGERPRINTED]
     for sample in samples:
-        content = {k: v for k, v in asdict(sample).items() if k not in UNFINGERPRINTED}
+        # Field by field, so the long `past` is never converted only to be dropped.
+        content = {name: _plain(getattr(sample, name)) for name in kept}
         if content["item_noun"] in ("", sample.domain):  # the noun was added later: keys of old data hold
             del content["item_noun"]
         digest.update(json.dumps(content, sort_keys=True).encode())

@@ -158,7 +158,7 @@ class Tables:
         return sorted({k[4] for k in self.cells if k[0] == test_size}, key=_row_sort_key)
 
     def domains(self) -> list[str]:
-        """The test domains the records cover, built-ins first (movie, book, movie-temporal), then the rest."""
+        """The test domains the records cover, built-ins first (movie, book, movie-temporal, movie-loo), then the rest."""
         return domain_order(k[2] for k in self.cells)
 
     def shots(self, test_size: int | None) -> list[int]:

@@ -32,6 +32,15 @@ from bench.errors import BenchError
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
+POWER = 0.80
+
+
+def detectable_difference(standard_error: float, level: float = 1 - CONFIDENCE, power: float = POWER) -> float:
+    """The resolution rule: the smallest true difference that a two-sided test at `level` detects with
+    probability `power`, for an estimate with this standard error under the normal approximation,
+    (z_{1 - level/2} + z_{power}) x SE: 2.80 x SE at level 0.05 and 80% power. A column of m Holm-corrected
+    tests passes its strictest step at level / m, so the report uses that level (a larger factor)."""
+    return float((stats.norm.ppf(1 - level / 2) + stats.norm.ppf(power)) * standard_error)
 
 
 def resamples_for(tests: int, alpha: float) -> int:
@@ -145,6 +154,15 @@ def cluster_bootstrap_auc_ci(labels: Sequence[int], scores: Sequence[float], use
                              confidence_level=confidence, method="percentile", batch=250,
                              random_state=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def auc_standard_error(labels: Sequence[int], scores: Sequence[float], users: Sequence[str] | None = None,
+                       *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> float:
+    """The bootstrap standard error of one run's AUC, resampling users."""
+    y, s, groups = _check(labels, [scores], users)
+    kernel = _ResampledAuc(y, s[0], groups)
+    aucs = np.concatenate([kernel(c) for c in _user_draws(groups, n_resamples, np.random.default_rng(seed))])
+    return float(np.std(aucs[np.isfinite(aucs)], ddof=1))
 
 
 def _resampled_means(kernels: list[_ResampledAuc], counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
