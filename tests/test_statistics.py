@@ -79,8 +79,8 @@ def test_a_mean_over_seeds_carries_the_seed_spread():
     mean_apart = np.mean([roc_auc_score(labels, s) for s in apart])
     assert wide[0] < mean_apart < wide[1]
     assert wide[1] - wide[0] > 3 * (narrow[1] - narrow[0])
-    # One run is the one-level interval.
-    assert mean_auc_interval(labels, [scores]) == cluster_bootstrap_auc_ci(labels, scores)
+    # One run is the one-level interval: scipy's percentile bootstrap on the same user draws.
+    assert mean_auc_interval(labels, [scores]) == pytest.approx(cluster_bootstrap_auc_ci(labels, scores), abs=1e-12)
 
 
 def test_paired_difference_sees_a_clear_gap_and_not_a_null_one():
@@ -154,3 +154,61 @@ def test_the_seed_draw_spreads_a_mean_by_its_usual_standard_error(n):
     means = _resampled_means(kernels, np.ones((40_000, 1)), np.random.default_rng(0))
     assert np.mean(means) == pytest.approx(np.mean(aucs), abs=2e-3)
     assert np.std(means) == pytest.approx(np.std(aucs, ddof=1) / np.sqrt(n), rel=0.03)
+
+
+def test_a_cells_resampled_means_do_not_depend_on_what_else_the_report_holds():
+    """The bar's draws are its own: adding cells, or comparing it with others first, changes none of its
+    resampled means, and a comparison reads the same user draws for both sides."""
+    from bench.report.statistics import ResampleBank
+
+    labels, strong = independent(300, 5)
+    rng = np.random.default_rng(9)
+    bar = [strong + rng.normal(0, 0.5, 300) for _ in range(3)]
+    other = [rng.random(300) for _ in range(2)]
+    alone, crowded = ResampleBank(), ResampleBank()
+    alone.add("bar", "t", labels, bar)
+    crowded.add("other", "t", labels, other)
+    crowded.add("bar", "t", labels, bar)
+    crowded.paired("other", "bar", n_resamples=700)  # draws more than the interval below needs
+    assert np.array_equal(alone.resampled_means("bar", 500), crowded.resampled_means("bar", 500))
+    assert np.array_equal(crowded.resampled_means("bar", 700)[:500], crowded.resampled_means("bar", 500))
+    alone.add("other", "t", labels, other)
+    assert alone.paired("other", "bar", n_resamples=700) == crowded.paired("other", "bar", n_resamples=700)
+    with pytest.raises(BenchError, match="different test samples"):
+        alone.add("elsewhere", "u", labels, other)
+        alone.paired("elsewhere", "bar")
+
+
+def test_a_true_difference_equal_to_the_stated_resolution_is_detected_in_about_80_percent():
+    """The resolution rule (statistics.detectable_difference) against the paired bootstrap test it
+    describes. Binormal scores: each method's score is d x label + unit noise (AUC = Phi(d / sqrt 2)), the
+    two methods' noise correlated as two methods on one test set are. The resolution is read from pilot
+    test sets as the report reads it (2.80 x the bootstrap SE of the paired difference at level 0.05); then
+    A's signal is set so that the true AUC gap equals it, and 300 fresh test sets are tested at 0.05.
+    Tolerance: +-0.08 around 0.80, about 3.5 standard errors of a rate over 300 draws (0.023), leaving room
+    for the normal approximation the rule rests on."""
+    from scipy.stats import norm
+
+    from bench.report.statistics import ResampleBank, detectable_difference
+
+    n, d_b = 300, 1.0
+    rng = np.random.default_rng(2026)
+
+    def test_set(d_a: float):
+        y = (rng.random(n) < 0.5).astype(int)
+        shared = rng.normal(size=n)
+        a = d_a * y + 0.6 * shared + 0.8 * rng.normal(size=n)
+        b = d_b * y + 0.6 * shared + 0.8 * rng.normal(size=n)
+        bank = ResampleBank(seed=int(rng.integers(1 << 30)))
+        bank.add("a", "t", y, [a])
+        bank.add("b", "t", y, [b])
+        return bank.paired("a", "b", n_resamples=400)
+
+    auc_b = norm.cdf(d_b / np.sqrt(2))
+    d_a = d_b + 0.2
+    for _ in range(2):  # the SE depends a little on A's signal: settle it
+        resolution = detectable_difference(np.mean([test_set(d_a).standard_error for _ in range(20)]))
+        d_a = np.sqrt(2) * norm.ppf(auc_b + resolution)
+    detected = np.mean([test_set(d_a).p_value < 0.05 for _ in range(300)])
+    print(f"resolution {100 * resolution:.2f} points, detected in {100 * detected:.1f}% of 300 test sets")
+    assert 0.72 <= detected <= 0.88

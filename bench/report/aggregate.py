@@ -20,9 +20,9 @@ from bench.errors import BenchError
 from bench.report.statistics import (
     N_RESAMPLES,
     PairedDifference,
+    ResampleBank,
+    detectable_difference,
     holm,
-    mean_auc_interval,
-    paired_difference,
     resamples_for,
     resamples_rule,
     uauc,
@@ -41,7 +41,12 @@ STATISTICS_TEXT = (
     "the seed draw rescaled by sqrt(n/(n-1)) so that n seeds spread their mean by the usual s/sqrt(n)). "
     "Tests: a paired cluster bootstrap of the difference of mean AUCs against the column's strongest "
     "training-free baseline (the same users drawn for both), two-sided, Holm-corrected over the column, "
-    f"p < {ALPHA}, with {resamples_rule(ALPHA)}. A method whose seeds give identical scores counts as one run.")
+    f"p < {ALPHA}, with {resamples_rule(ALPHA)}. A method whose seeds give identical scores counts as one run. "
+    "Each cell's resampled AUCs are computed once and shared by all its comparisons: one stream of user "
+    "draws per test set, one stream of seed draws per cell. Resolution: the smallest true difference the "
+    "paired test would detect with 80% power at the column's strictest Holm level (0.05 / tests), "
+    "(z_{1-0.025/m} + z_{0.8}) x the bootstrap standard error of the paired difference; a column's resolution "
+    "is the median over its comparisons.")
 
 
 def is_training_free(method: str) -> bool:
@@ -60,6 +65,7 @@ class Comparison:
     baseline: str
     result: PairedDifference
     p_holm: float = math.nan
+    resolution: float = math.nan  # the smallest true difference this test detects with 80% power
 
     @property
     def significant(self) -> bool:
@@ -120,6 +126,11 @@ class Cell:
     def n_users(self) -> int | None:
         return len(set(self.users)) if self.users else None
 
+    @property
+    def name(self) -> str:
+        """The cell's identity in the report's ResampleBank (its seed draws are seeded by it)."""
+        return f"{self.test_size}|{self.train}|{self.test}|{self.shots}|{self.row}"
+
 
 def row_labels(records: list[dict[str, Any]]) -> dict[str, str]:
     """Record key -> row label: one row per method configuration, named by what is not at its default
@@ -150,6 +161,7 @@ class Tables:
 
     cells: dict[tuple, Cell]  # (test_size, train, test, shots, row) -> cell
     audits: dict[str, dict] = field(default_factory=dict)  # test domain -> its audit facts, where stored
+    bank: ResampleBank = field(default_factory=ResampleBank)  # every cell's resampled AUCs, computed once
 
     def test_sizes(self) -> list[int | None]:
         return sorted({k[0] for k in self.cells}, key=lambda s: (s is not None, s or 0))
@@ -248,17 +260,29 @@ def scored_alike(cell: Cell) -> bool:
     return len({tuple(r["sample_ids"]) for r in cell.runs}) == 1
 
 
-def compared(pairs: list[tuple[Cell, Cell]]) -> list[Comparison]:
+def bank_cell(bank: ResampleBank, cell: Cell) -> str:
+    """Make `cell` known to `bank` (once); its name there."""
+    first = cell.runs[0]
+    bank.add(cell.name, tuple(first["sample_ids"]), first["labels"], [r["scores"] for r in cell.runs], cell.users)
+    return cell.name
+
+
+def compared(pairs: list[tuple[Cell, Cell]], bank: ResampleBank) -> list[Comparison]:
     """Each cell against its base cell on the same samples (paired cluster bootstrap over users and
-    runs), Holm-corrected over the list."""
+    runs), Holm-corrected over the list, each with its resolution at the list's strictest Holm level."""
     n = resamples_for(len(pairs), ALPHA)
-    comparisons = [Comparison(base.row, paired_difference(base.runs[0]["labels"], [r["scores"] for r in cell.runs],
-                                                          [r["scores"] for r in base.runs], base.users,
-                                                          n_resamples=n))
+    comparisons = [Comparison(base.row, bank.paired(bank_cell(bank, cell), bank_cell(bank, base), n_resamples=n))
                    for cell, base in pairs]
     for comparison, p in zip(comparisons, holm([c.result.p_value for c in comparisons]), strict=True):
         comparison.p_holm = p
+        comparison.resolution = detectable_difference(comparison.result.standard_error, ALPHA / len(pairs))
     return comparisons
+
+
+def resolution(cells: list[Cell]) -> float:
+    """The median resolution over the cells' comparisons (nan where none was compared)."""
+    found = [c.comparison.resolution for c in cells if c.comparison is not None]
+    return float(np.median(found)) if found else math.nan
 
 
 def _add_statistics(tables: Tables) -> None:
@@ -270,7 +294,7 @@ def _add_statistics(tables: Tables) -> None:
         for cell in cells:
             first = cell.runs[0]
             scores = [r["scores"] for r in cell.runs]
-            cell.interval = mean_auc_interval(first["labels"], scores, cell.users)
+            cell.interval = tables.bank.interval(bank_cell(tables.bank, cell))
             if cell.users:
                 per_run = [uauc(first["labels"], s, cell.users) for s in scores]
                 cell.uauc = (float(np.mean([u for u, _ in per_run])), per_run[0][1])
@@ -278,5 +302,5 @@ def _add_statistics(tables: Tables) -> None:
         if base is None:
             continue
         tested = [c for c in cells if c is not base and c.runs[0]["sample_ids"] == base.runs[0]["sample_ids"]]
-        for cell, comparison in zip(tested, compared([(c, base) for c in tested]), strict=True):
+        for cell, comparison in zip(tested, compared([(c, base) for c in tested], tables.bank), strict=True):
             cell.comparison = comparison

@@ -24,6 +24,7 @@ of the difference of means, Holm-corrected over the column. Records with differe
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from bench.report.aggregate import (
     Tables,
     _row_sort_key,
     aggregate,
+    resolution,
     row_labels,
     strongest_baseline,
 )
@@ -172,7 +174,7 @@ def details_markdown(tables: Tables, test_size: int | None) -> str:
              STATISTICS_TEXT + " UAUC: the mean of per-user AUCs over the users who have both labels (their "
              "count in brackets), mean over runs; not defined where every user has one sample (book).", "",
              "| train → test | K | method | AUC x 100 | runs (seeds) | 95% interval | UAUC x 100 (users) | vs | "
-             "ΔAUC x 100 | 95% interval of Δ | p | p (Holm) |", "|---" * 12 + "|"]
+             "ΔAUC x 100 | 95% interval of Δ | p | p (Holm) | resolution |", "|---" * 13 + "|"]
     for key in sorted((k for k in tables.cells if k[0] == test_size),
                       key=lambda k: (k[1] != k[2], k[2], k[1], k[3], _row_sort_key(k[4]))):
         cell = tables.cells[key]
@@ -180,10 +182,10 @@ def details_markdown(tables: Tables, test_size: int | None) -> str:
         if comp:
             r = comp.result
             test = [comp.baseline, f"{100 * r.difference:+.2f}", f"[{100 * r.low:+.2f}, {100 * r.high:+.2f}]",
-                    f"{r.p_value:.2g}", f"{comp.p_holm:.2g}"]
+                    f"{r.p_value:.2g}", f"{comp.p_holm:.2g}", f"{100 * comp.resolution:.1f}"]
         else:
             base = strongest_baseline(tables.column(*key[:4]))
-            test = ["(strongest training-free)" if base is cell else "—"] + ["—"] * 4
+            test = ["(strongest training-free)" if base is cell else "—"] + ["—"] * 5
         mean = f"{100 * cell.mean:.2f}" if cell.records else cell_text(cell)
         u = f"{100 * cell.uauc[0]:.2f} ({cell.uauc[1]})" if cell.uauc and cell.uauc[1] else "—"
         runs = f"{len(cell.runs)} ({len(cell.records)})" if cell.records else "0"
@@ -215,7 +217,13 @@ def answer_markdown(tables: Tables, test_size: int | None) -> str:
             verdict = f"**no**, at none of {tested_ks}"
         else:
             verdict = f"**not tested** at {ks}: no cell was compared with a training-free baseline"
-        lines.append(f"- **{d}** ({_test_set_text(tables, test_size, d)}): {verdict}.")
+        resolutions = [resolution(cells) for _, cells in columns]
+        found = [100 * r for r in resolutions if not math.isnan(r)]
+        span = "" if not found else (f"; differences under {min(found):.1f} points would go unnoticed" if
+                                     len(found) == 1 or round(min(found), 1) == round(max(found), 1) else
+                                     f"; differences under {min(found):.1f} to {max(found):.1f} points (by K) "
+                                     "would go unnoticed")
+        lines.append(f"- **{d}** ({_test_set_text(tables, test_size, d)}{span}): {verdict}.")
         for k, cells in columns:
             base = strongest_baseline(cells)
             if base is None:
@@ -225,7 +233,10 @@ def answer_markdown(tables: Tables, test_size: int | None) -> str:
             above = beaten[k]
             below = [c for c in tested if c.comparison.significant and c.comparison.result.difference < 0]
             level = [c for c in tested if not c.comparison.significant]
-            text = [f"  - K={k}: the bar is {base.row} at {100 * base.mean:.2f}."]
+            res = resolution(cells)
+            text = [f"  - K={k}: the bar is {base.row} at {100 * base.mean:.2f}"
+                    + (f"; resolution {100 * res:.1f} points (median over {len(tested)} comparisons)."
+                       if not math.isnan(res) else ".")]
             text.append(f"Significantly above it: {_names(above)}." if above else "Nothing is significantly above it.")
             if level:
                 text.append(f"Not significantly different: {_names(level)}.")

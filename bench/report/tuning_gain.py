@@ -36,7 +36,7 @@ def tuning_gain_markdown(tables: Tables, test_size: int | None) -> str:
     if not pairs:
         return ""
     pairs.sort(key=lambda p: (p[0].train != p[0].test, p[0].test, p[0].train, p[0].row, p[0].shots))
-    comparisons = compared(pairs)
+    comparisons = compared(pairs, tables.bank)
     spreads = [100 * (max(c.aucs) - min(c.aucs)) for c, _ in pairs if len(c.runs) > 1]
     spread = f" (the seeds of one cell here differ by up to {max(spreads):.1f} points)" if spreads else ""
     lines = [f"### Does tuning help? tallrec against the untuned model ({subset_name(test_size)})", "",
