@@ -203,6 +203,8 @@ def cmd_list(args: argparse.Namespace) -> None:
     for name, cls in registry.available().items():
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         print(f"{name}: {doc}")
+        print("    tags: " + ", ".join(f"{k}={'/'.join(v) if isinstance(v, list) else v}"
+                                       for k, v in registry.tags(cls).items()))
         for pname, param in cls.parameters().items():
             note = "   (operational: recorded, not part of the cell key)" if pname in cls.operational_parameters else ""
             print(f"    {pname} = {param.default!r}{note}")

@@ -17,6 +17,10 @@ from bench.run.registry import FitContext, Method, check_parameters, is_positive
 class RandomScores(Method):
     """Uniform random scores from the cell's seed: the AUC-0.5 floor and a check of the harness."""
 
+    training_free = True
+    family = "training-free"
+    reads = frozenset()
+
     def __init__(self) -> None:
         self._seed = 0
 
@@ -33,6 +37,10 @@ class LikeRatio(Method):
 
     Sees nothing but the sample being scored: no shots, no logs.
     """
+
+    training_free = True
+    family = "training-free"
+    reads = frozenset({"sample"})
 
     def __init__(self) -> None:
         pass
@@ -55,6 +63,9 @@ class Popularity(Method):
     test on a domain it was not fitted on are reported as not applicable.
     """
 
+    training_free = True
+    family = "training-free"
+    reads = frozenset({"sample", "pool"})
     cross_domain = False
 
     def __init__(self, *, prior: float = 2.0) -> None:

@@ -93,6 +93,8 @@ def _pool_rows(pool: list[Sample], with_history: bool) -> list[_Row]:
 class _RecBoleCTR(RecBoleMethod):
     """Base class of deepfm and din; subclasses name the RecBole model, its fields and its batches."""
 
+    family = "collaborative"
+
     needs_pairs: ClassVar[bool] = False  # DIN's batch normalisation cannot train on a batch of one row
     min_batch_size = 2
     setting_names = ("embedding_size", "mlp_hidden_size", "dropout_prob", "pooling_mode", "MAX_ITEM_LIST_LENGTH")

@@ -38,6 +38,8 @@ class Stacked(Method):
     do not carry over to another domain (popularity, mf), so cross-domain cells are not applicable.
     """
 
+    family = "collaborative"
+    reads = frozenset({"sample", "shots", "pool"})
     cross_domain = False
 
     def __init__(self, *, c: float = 1.0, lm: bool = False, lm_model: str = DEFAULT_MODEL) -> None:

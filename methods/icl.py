@@ -151,6 +151,9 @@ class InContextChat(Method):
     retrieval, for the examples and the asked sample alike; needs a domain built from a log).
     """
 
+    family = "language-model"
+    reads = frozenset({"sample", "shots", "pool", "api"})  # the pool only for the hint
+
     operational_parameters = frozenset({"api_key_env", "concurrency", "max_retries", "timeout"})
     always_labelled = ("model", "k")
     key_neutral_defaults = {"history": "recent"}  # added after the first icl cells were recorded

@@ -95,6 +95,9 @@ class _LMMethod(Method):
     """Shared by the LM methods: the `score` parameter (a score kind) is kept as `score_kind`, because
     `score(samples)` is the method every Method must have."""
 
+    family = "language-model"
+    reads = frozenset({"sample", "shots", "pool"})  # the pool only for the collaborative hint
+
     # The scorer is batch-invariant (tests/test_lm_scorer.py), so the batch size changes speed only.
     operational_parameters = frozenset({"score_batch_size"})
     always_labelled = ("model", "preset", "precision", "score")
@@ -239,6 +242,8 @@ class TallRec(_LMMethod):
     forward peaks near 15 GB with SmolLM2). `share_prefix` is on in `cpu`, off in `paper` (the authors'
     computation) and `fast`; `max_forward_tokens` is off in every preset.
     """
+
+    untuned = "zero-shot"
 
     # Added after the first tallrec cells were recorded; off, it is the authors' computation.
     key_neutral_defaults = {**_LMMethod.key_neutral_defaults, "share_prefix": False, "max_forward_tokens": 0,

@@ -53,6 +53,8 @@ class MatrixFactorization(Method):
     cells are not applicable.
     """
 
+    family = "collaborative"
+    reads = frozenset({"sample", "shots", "pool"})
     cross_domain = False
     key_neutral_defaults = {"fold_in": "unseen"}  # added after the first mf cells were recorded
 

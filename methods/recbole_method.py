@@ -31,6 +31,7 @@ class RecBoleMethod(Method):
     min_batch_size: ClassVar[int] = 1
     #: RecBole config entries recorded as `model_settings` (those the model sets).
     setting_names: ClassVar[tuple[str, ...]] = ()
+    reads = frozenset({"sample", "shots", "pool"})  # the pool only through pretraining or pool_logs
     cross_domain = False
 
     def __init__(self, *, epochs: int, patience: int, batch_size: int, learning_rate: float, threads: int,

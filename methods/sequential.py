@@ -72,6 +72,8 @@ def _text_embedding_module():
 class _RecBoleSequential(RecBoleMethod):
     """Base class of the five methods; subclasses name the RecBole model and whether items are text."""
 
+    family = "sequential"
+
     text_items: ClassVar[bool] = False
     setting_names = ("embedding_size", "hidden_size", "num_layers", "n_layers", "n_heads", "inner_size", "nh", "nv",
                      "dropout_prob", "hidden_dropout_prob", "attn_dropout_prob", "reg_weight", "MAX_ITEM_LIST_LENGTH")
@@ -255,6 +257,8 @@ class GRU4RecText(_RecBoleSequential):
     __doc__ = """RecBole GRU4Rec on frozen all-MiniLM-L6-v2 item-text vectors, trained on the K shots (GRU-BERT idea).
     Item embeddings are the encoder's vectors of the item text (title; books: title and author), frozen,
     through a trainable projection. Works across domains: any item with a title has a vector.""" + _DATA_SEEN
+
+    reads = frozenset({"sample", "shots", "pool", "item-text"})
     recbole_model = "GRU4Rec"
     text_items = True
     cross_domain = True
@@ -265,6 +269,8 @@ class SASRecText(_RecBoleSequential):
     __doc__ = """RecBole SASRec on frozen all-MiniLM-L6-v2 item-text vectors, trained on the K shots (DROS-BERT idea).
     Item embeddings are the encoder's vectors of the item text (title; books: title and author), frozen,
     through a trainable projection. Works across domains: any item with a title has a vector.""" + _DATA_SEEN
+
+    reads = frozenset({"sample", "shots", "pool", "item-text"})
     recbole_model = "SASRec"
     text_items = True
     cross_domain = True

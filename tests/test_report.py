@@ -345,3 +345,35 @@ def test_the_caption_says_which_cells_resample_samples_for_want_of_users():
         report.aggregate(recs, with_statistics=False), None, "the paper")
     assert "without recorded users" not in report.table1_caption(
         report.aggregate(recs[:1], with_statistics=False), None, "the paper")
+
+
+def test_a_training_free_method_from_another_package_can_be_the_bar(monkeypatch):
+    """The bar is chosen by the `training_free` tag, not by name: an out-of-tree method that declares
+    itself training-free and scores better than like-ratio is the bar every other row is tested against,
+    and sorts with the training-free family."""
+    from bench.report.aggregate import strongest_baseline
+    from bench.run import registry
+
+    class PluginFree(registry.Method):
+        """A third party's training-free baseline (defined here, registered as a plugin would be)."""
+
+        name = "plugin-free"
+        training_free = True
+        family = "training-free"
+        reads = frozenset({"sample"})
+
+        def score(self, samples):
+            return [0.0 for _ in samples]
+
+    registry.available()
+    monkeypatch.setitem(registry._REGISTRY, "plugin-free", PluginFree)
+    recs = [make_record(m, "movie", "movie", 16, seed, signal=s)
+            for m, s in (("like-ratio", 0.4), ("plugin-free", 0.9), ("mf", 0.6)) for seed in (0, 1)]
+    tables = report.aggregate(recs)
+    column = tables.column(None, "movie", "movie", 16)
+    bar = strongest_baseline(column)
+    assert bar.row == "plugin-free"
+    assert {c.row: c.comparison.baseline for c in column if c.comparison} == {"like-ratio": "plugin-free",
+                                                                              "mf": "plugin-free"}
+    assert tables.rows(None) == ["like-ratio", "plugin-free", "mf"]  # training-free family first
+    assert "the bar is plugin-free" in report.answer_markdown(tables, None)

@@ -30,11 +30,6 @@ from bench.report.statistics import (
 from bench.run.store import record_identity
 
 ALPHA = 0.05
-#: The methods every other one is tested against: what a recommender gets without learning anything.
-#: The strongest of them in each column is the bar (the question: does the LLM beat that, really?).
-TRAINING_FREE = ("random", "popularity", "like-ratio")
-#: Row order: training-free first, then sequential baselines, then LM methods, then the rest.
-ROW_ORDER = ("random", "popularity", "like-ratio", "gru4rec", "caser", "sasrec", "zero-shot", "icl", "tallrec")
 STATISTICS_TEXT = (
     "95% intervals resample test *users* (a cluster bootstrap: samples of one user are not independent) "
     f"and, for a mean over seeds, the seeds too (a two-level percentile bootstrap, {N_RESAMPLES} resamples; "
@@ -50,7 +45,20 @@ STATISTICS_TEXT = (
 
 
 def is_training_free(method: str) -> bool:
-    return method in TRAINING_FREE
+    """Whether the method says it learns nothing (its `training_free` tag): every other method is
+    tested against the strongest such cell of its column, the bar (does the LLM beat that, really?)."""
+    from bench.run import registry
+
+    return bool(registry.tag(method, "training_free", False))
+
+
+def family_rank(method: str) -> int:
+    """The place of the method's family (its `family` tag) in registry.FAMILIES; unknown ones last."""
+    from bench.run import registry
+
+    names = [name for name, _ in registry.FAMILIES]
+    found = registry.tag(method, "family", "other")
+    return names.index(found) if found in names else len(names)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,10 +157,10 @@ def row_labels(records: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _row_sort_key(row: str) -> tuple:
-    """Families in ROW_ORDER; within one, each method's rows together, its defaults first."""
+    """Families in registry.FAMILIES order; within one, by method name, each method's rows together,
+    its defaults first."""
     method = row.split("[")[0]
-    rank = next((i for i, prefix in enumerate(ROW_ORDER) if method.startswith(prefix)), len(ROW_ORDER))
-    return rank, method, row
+    return family_rank(method), method, row
 
 
 @dataclass

@@ -40,10 +40,10 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from bench.report.styles import (  # noqa: E402
     EXTRA_PLAN_STYLES,
-    FAMILY_NAMES,
     PLAN_STYLES,
     Style,
     family,
+    family_titles,
     ordered_rows,
     row_methods,
     row_styles,
@@ -162,7 +162,7 @@ def draw_auc_vs_k(tables: Tables, test_size: int | None, paper: list[PaperRow]) 
     rows = [r for r in ordered_rows(tables, test_size)
             if any(_has_value(tables.get(test_size, d, d, k, r)) for d in tables.domains() for k in shots)]
     domains = [d for d in tables.domains() if any(_has_value(tables.get(test_size, d, d, k, r)) for k in shots for r in rows)]
-    groups = [(name, [r for r in rows if family(methods[r]) == name]) for name in FAMILY_NAMES]
+    groups = [(name, [r for r in rows if family(methods[r]) == name]) for name in family_titles()]
     groups = [(name, members) for name, members in groups if members]
     paper_row = next((p for p in paper if p.paper_name == "TALLRec"), None) if test_size is None else None
     title = f"In-domain AUC x 100 against K, {_subset_title(test_size)}"

@@ -11,20 +11,14 @@ from matplotlib.colors import to_hex, to_rgb
 if TYPE_CHECKING:
     from bench.report.aggregate import Tables
 
-#: Method families, in the order the report lists rows; a method belongs to the first family with a
-#: prefix it starts with (gru4rec-text is sequential), anything else to "other methods".
-FAMILIES = (("training-free baselines", ("random", "popularity", "like-ratio")),
-            ("sequential recommenders", ("gru4rec", "caser", "sasrec")),
-            ("language models", ("zero-shot", "icl", "tallrec")))
-OTHER_FAMILY = "other methods"
-
-#: One colour per method, distinct over all methods (so a (colour, marker) pair names one row) and
-#: well apart inside each family; a -text variant is a paler shade of its ID model's colour.
-METHOD_COLOURS = {
-    "random": "#7f7f7f", "popularity": "#8c564b", "like-ratio": "#e377c2",
-    "gru4rec": "#1f77b4", "gru4rec-text": "#17becf", "caser": "#ff7f0e",
-    "sasrec": "#2ca02c", "sasrec-text": "#bcbd22",
-    "zero-shot": "#9467bd", "icl": "#b8860b", "tallrec": "#d62728",
+#: Colours by family (the `family` tag): a method takes the next colour of its family's palette, in the
+#: order of the names of every installed method of that family, so a method keeps its colour in every
+#: figure and colours are well apart inside a family.
+FAMILY_PALETTES = {
+    "training-free": ("#e377c2", "#8c564b", "#7f7f7f", "#c49c94"),
+    "sequential": ("#ff7f0e", "#1f77b4", "#17becf", "#2ca02c", "#bcbd22", "#aec7e8"),
+    "language-model": ("#b8860b", "#d62728", "#9467bd", "#ff9896"),
+    "collaborative": ("#393b79", "#637939", "#843c39", "#7b4173", "#3182bd"),
 }
 EXTRA_COLOURS = ("#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1")
 #: A method's n-th configuration (in row order) gets the n-th marker and line style. Every marker can be
@@ -51,11 +45,38 @@ def row_methods(tables: Tables, test_size: int | None) -> dict[str, str]:
 
 
 def family(method: str) -> str:
-    """The method family a method belongs to (see FAMILIES)."""
-    return next((name for name, prefixes in FAMILIES if method.startswith(prefixes)), OTHER_FAMILY)
+    """The title of the method's family (its `family` tag; registry.FAMILIES)."""
+    from bench.run import registry
+
+    titles = dict(registry.FAMILIES)
+    return titles.get(registry.tag(method, "family", "other"), titles["other"])
 
 
-FAMILY_NAMES = tuple(name for name, _ in FAMILIES) + (OTHER_FAMILY,)
+def family_titles() -> tuple[str, ...]:
+    """Family titles in report order."""
+    from bench.run import registry
+
+    return tuple(title for _, title in registry.FAMILIES)
+
+
+def _colours(methods: set[str]) -> dict[str, str]:
+    """Method -> colour: its family's palette in the order of the family's installed methods' names;
+    methods past the palette, or of another family, take EXTRA_COLOURS."""
+    from bench.run import registry
+
+    installed = registry.available()
+    colours, extra = {}, 0
+    for method in sorted(methods):
+        tag = registry.tag(method, "family", "other")
+        palette = FAMILY_PALETTES.get(tag, ())
+        siblings = sorted(n for n, cls in installed.items() if cls.family == tag)
+        i = siblings.index(method) if method in siblings else len(palette)
+        if i < len(palette):
+            colours[method] = palette[i]
+        else:
+            colours[method] = EXTRA_COLOURS[extra % len(EXTRA_COLOURS)]
+            extra += 1
+    return colours
 
 
 def ordered_rows(tables: Tables, test_size: int | None) -> list[str]:
@@ -66,7 +87,9 @@ def ordered_rows(tables: Tables, test_size: int | None) -> list[str]:
     first = {}
     for i, r in enumerate(rows):
         first.setdefault(methods[r], i)
-    return sorted(rows, key=lambda r: (FAMILY_NAMES.index(family(methods[r])), first[methods[r]], rows.index(r)))
+    from bench.report.aggregate import family_rank
+
+    return sorted(rows, key=lambda r: (family_rank(methods[r]), first[methods[r]], rows.index(r)))
 
 
 def _shade(colour: str, step: int) -> str:
@@ -80,9 +103,7 @@ def row_styles(tables: Tables, test_size: int | None) -> dict[str, Style]:
     so a row looks the same in every figure that styles rows (the cross-domain figure names them on its
     axis instead and spends colour on the training plan)."""
     methods = row_methods(tables, test_size)
-    unknown = sorted({m for m in methods.values() if m not in METHOD_COLOURS})
-    colours = dict(METHOD_COLOURS)
-    colours.update({m: EXTRA_COLOURS[i % len(EXTRA_COLOURS)] for i, m in enumerate(unknown)})
+    colours = _colours(set(methods.values()))
     variants: dict[str, int] = {}
     used: set[tuple[str, str]] = set()
     styles = {}

@@ -1,11 +1,12 @@
-"""Does tuning help? Each tallrec cell against the untuned model it starts from, by the user-level test.
+"""Does tuning help? Each tuned cell against the untuned model it starts from, by the user-level test.
 
-The untuned model is the zero-shot cell with the same model, precision, score kind and prompt options,
-scored on the same test samples. Its scores depend on neither K, seed nor train domain, so one zero-shot
-cell per test set stands in for every tallrec cell there; with the hint they do (it reads the train pool
-less the cell's shots), so there the zero-shot cell must have the same train domain, K and seeds. A
-tallrec cell shown under the other score kind (a view, `selected_by`) is left out: its adapter was
-chosen under its own kind. Holm-corrected over the table.
+A tuned method names its untuned counterpart in its `untuned` tag (tallrec: zero-shot). The untuned
+cell is the one with the same model, precision, score kind and prompt options, scored on the same test
+samples. Its scores depend on neither K, seed nor train domain, so one untuned cell per test set stands
+in for every tuned cell there; with the hint they do (it reads the train pool less the cell's shots), so
+there the untuned cell must have the same train domain, K and seeds. A tuned cell shown under the other
+score kind (a view, `selected_by`) is left out: its adapter was chosen under its own kind.
+Holm-corrected over the table.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 
 from bench.report.aggregate import ALPHA, Cell, Tables, compared, scored_alike
 from bench.report.text import subset_name
+from bench.run import registry
 
 
 def _untuned_identity(cell: Cell) -> tuple:
-    """What must match between a tallrec cell and the zero-shot cell it is compared with."""
+    """What must match between a tuned cell and the untuned cell it is compared with."""
     config: dict[str, Any] = cell.records[0]["config"]
     hint = bool(config.get("hint", False))
     shots = (cell.train, cell.shots, tuple(cell.seeds)) if hint else None
@@ -28,25 +30,27 @@ def _untuned_identity(cell: Cell) -> tuple:
 def tuning_gain_markdown(tables: Tables, test_size: int | None) -> str:
     """The table, and one sentence: in how many cells tuning is significantly above / below."""
     cells = [c for k, c in tables.cells.items() if k[0] == test_size and c.records and scored_alike(c)]
+    partner = {c.method: registry.tag(c.method, "untuned", "") for c in cells}  # a tuned method names its own
     untuned = {}
-    for c in sorted((c for c in cells if c.method == "zero-shot"), key=lambda c: (c.train, c.shots)):
-        untuned.setdefault(_untuned_identity(c), c)
-    pairs = [(c, untuned[_untuned_identity(c)]) for c in cells
-             if c.method == "tallrec" and not c.records[0].get("view_of") and _untuned_identity(c) in untuned]
+    for c in sorted((c for c in cells if c.method in set(partner.values())), key=lambda c: (c.train, c.shots)):
+        untuned.setdefault((c.method, _untuned_identity(c)), c)
+    pairs = [(c, untuned[(partner[c.method], _untuned_identity(c))]) for c in cells
+             if partner[c.method] and not c.records[0].get("view_of")
+             and (partner[c.method], _untuned_identity(c)) in untuned]
     if not pairs:
         return ""
     pairs.sort(key=lambda p: (p[0].train != p[0].test, p[0].test, p[0].train, p[0].row, p[0].shots))
     comparisons = compared(pairs, tables.bank)
     spreads = [100 * (max(c.aucs) - min(c.aucs)) for c, _ in pairs if len(c.runs) > 1]
     spread = f" (the seeds of one cell here differ by up to {max(spreads):.1f} points)" if spreads else ""
-    lines = [f"### Does tuning help? tallrec against the untuned model ({subset_name(test_size)})", "",
-             "Each tallrec cell against zero-shot with the same model, precision, score kind and prompt options "
+    lines = [f"### Does tuning help? Tuned methods against their untuned model ({subset_name(test_size)})", "",
+             "Each tuned cell against its untuned model with the same model, precision, score kind and prompt options "
              "on the same test samples: ΔAUC x 100 of the means, paired cluster bootstrap over users (and seeds), "
              f"two-sided, Holm-corrected over this table, p < {ALPHA}. A cell of one run is tested over users "
              "only: it says that adapter beats the untuned model, not that tuning would on another draw of "
              f"shots{spread}; with two or three seeds the seed part of the interval rests on two or three "
              "draws, however it is computed.", "",
-             "| train → test | K | tallrec row | tallrec | untuned | ΔAUC x 100 | 95% interval of Δ | p (Holm) |",
+             "| train → test | K | tuned row | tuned | untuned | ΔAUC x 100 | 95% interval of Δ | p (Holm) |",
              "|---" * 8 + "|"]
     for (tuned, base), comparison in zip(pairs, comparisons, strict=True):
         r, runs = comparison.result, len(tuned.runs)

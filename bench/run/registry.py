@@ -23,6 +23,15 @@ from bench.errors import BenchError
 
 ENTRY_POINT_GROUP = "bench.methods"
 
+#: Method families, in the order reports list rows and draw panels: (tag, title).
+FAMILIES = (("training-free", "training-free baselines"), ("sequential", "sequential recommenders"),
+            ("language-model", "language models"), ("collaborative", "collaborative and CTR models"),
+            ("other", "other methods"))
+#: What a method may read besides the sample it scores (its own history and target).
+READS = {"sample": "only the sample being scored", "shots": "the K shots (and the validation set)",
+         "pool": "the train pool's interaction logs", "item-text": "item titles beyond the prompt's",
+         "api": "a remote model behind an API"}
+
 
 @dataclass
 class FitContext:
@@ -45,8 +54,19 @@ class Method(abc.ABC):
     implement `score` (and `fit`, unless training-free); tests/test_conformance.py checks each one."""
 
     name: ClassVar[str] = ""
+    # Tags: what the method is, declared by the method; the harness never decides by a name.
+    #: Learns nothing from the shots or the logs' labels by optimisation: a candidate for the bar
+    #: (the strongest training-free cell of a column), whoever registered it.
+    training_free: ClassVar[bool] = False
+    #: The row group of reports and figures: a tag of FAMILIES.
+    family: ClassVar[str] = "other"
+    #: What it may read (keys of READS); the sample being scored is always readable.
+    reads: ClassVar[frozenset[str]] = frozenset({"shots"})
     #: False for methods whose item ids do not carry over to an unseen domain.
     cross_domain: ClassVar[bool] = True
+    #: The registered name of this method without its tuning (a tuned LM's zero-shot counterpart), for
+    #: the report's "does tuning help?" comparison; empty if none.
+    untuned: ClassVar[str] = ""
     #: Parameters that change how a result is computed but not the result (threads, concurrency,
     #: retries, batch sizes of a batch-invariant scorer): recorded with each cell, left out of its key.
     operational_parameters: ClassVar[frozenset[str]] = frozenset()
@@ -156,6 +176,19 @@ def available() -> dict[str, type[Method]]:
             cls = ep.load()
             register(ep.name)(cls)
     return dict(sorted(_REGISTRY.items()))
+
+
+def tags(cls: type[Method]) -> dict[str, Any]:
+    """A method class's tags, as `bench list` shows them."""
+    return {"training_free": cls.training_free, "family": cls.family, "reads": sorted(cls.reads),
+            "cross_domain": cls.cross_domain, **({"untuned": cls.untuned} if cls.untuned else {})}
+
+
+def tag(method: str, name: str, default: Any = None) -> Any:
+    """The tag `name` of a registered method; `default` for a method not installed here (a record
+    written by a plugin this process lacks)."""
+    found = available().get(method)
+    return getattr(found, name) if found is not None else default
 
 
 def get(name: str) -> type[Method]:
