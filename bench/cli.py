@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     _store_arg(rep)
     rep.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
     rep.add_argument("--no-figures", action="store_true", help="tables and summary only (no matplotlib)")
+    rep.add_argument("--feature", action="append", default=[], metavar="METHOD[k=v,...]|FILE.toml",
+                     help="a configuration summary.md shows besides each method's defaults, e.g. "
+                          "'tallrec[preset=cpu]' (repeatable), or a TOML file with feature = [...]")
+    rep.add_argument("--readme", type=Path, default=None,
+                     help="also write the summary into this file, between its summary markers (README.md)")
 
     chk = sub.add_parser("check", help="rerun the fixed regression suite and compare with results/reference/",
                          description="Run the small fixed suite (bench/run/check_suite.toml) into a temporary store and "
@@ -205,17 +210,22 @@ def cmd_list(args: argparse.Namespace) -> None:
         print(f"{name}: {doc}")
         print("    tags: " + ", ".join(f"{k}={'/'.join(v) if isinstance(v, list) else v}"
                                        for k, v in registry.tags(cls).items()))
+        docs = registry.parameter_docs(cls)
         for pname, param in cls.parameters().items():
             note = "   (operational: recorded, not part of the cell key)" if pname in cls.operational_parameters else ""
-            print(f"    {pname} = {param.default!r}{note}")
+            line = f"    {pname} = {param.default!r}" + (f"   {docs[pname]}" if docs[pname] else "")
+            print(line + note)
     print("\ndomains (--train/--test; add your own with --card FILE):")
     for card in cards.all_cards().values():
         print(f"{card.name}: {card.describe()}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from bench.report.summary import read_features
+
     for path in report.write_reports(ResultStore(args.store or default_store()), args.out,
-                                     figures=not args.no_figures):
+                                     figures=not args.no_figures, features=read_features(args.feature),
+                                     readme=args.readme):
         print(f"wrote {path}")
 
 

@@ -61,6 +61,12 @@ class Popularity(Method):
     Score = (likes + prior * like_rate) / (count + prior), a smoothed like rate; items never seen
     get the pool's overall like rate. Item ids do not carry over to another domain, so cells that
     test on a domain it was not fitted on are reported as not applicable.
+
+    Parameters
+    ----------
+    prior : float
+        Smoothing pseudo-count (> 0): each item starts as `prior` interactions at the pool's overall
+        like rate; larger pulls rarely seen items harder towards that rate.
     """
 
     training_free = True

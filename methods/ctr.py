@@ -91,7 +91,22 @@ def _pool_rows(pool: list[Sample], with_history: bool) -> list[_Row]:
 
 
 class _RecBoleCTR(RecBoleMethod):
-    """Base class of deepfm and din; subclasses name the RecBole model, its fields and its batches."""
+    """Base class of deepfm and din; subclasses name the RecBole model, its fields and its batches.
+
+    Parameters
+    ----------
+    batch_size : int
+        Training rows per Adam step (>= 2); an epoch is cut into near-equal batches of at most this many.
+    pool_logs : bool
+        Also train on the train pool's logs (every pool sample's target with its label); K then changes
+        nothing.
+    pool_history : bool
+        With pool_logs, also train on each pool history entry as a (user, item, liked) row of its own.
+    pool_epochs : int
+        With pool_logs, the cap on training epochs (it runs at most min(epochs, pool_epochs)); >= 1.
+    liked_flags : bool
+        Give the model each history entry's liked flag (see deepfm and din); false: history item ids only.
+    """
 
     family = "collaborative"
 

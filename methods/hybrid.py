@@ -34,8 +34,18 @@ class Stacked(Method):
     logs less every (user, item) pair of a shot's target, through popularity and mf (so no shot's
     feature sees its own label); with `lm=true`, zero-shot log P(Yes) - log P(No) of the shots and of
     the scored samples. Never validation or test labels. Features are standardised on the shots; the
-    regression is scikit-learn's L2 logistic regression with strength `c`. Score = its logit. Item ids
-    do not carry over to another domain (popularity, mf), so cross-domain cells are not applicable.
+    regression is scikit-learn's L2 logistic regression. Score = its logit. Item ids do not carry over
+    to another domain (popularity, mf), so cross-domain cells are not applicable.
+
+    Parameters
+    ----------
+    c : float
+        The regression's inverse regularisation strength, scikit-learn's C (> 0; smaller: stronger L2).
+    lm : bool
+        Add a fourth feature, the LM's zero-shot log P(Yes) - log P(No) (runs the LM on the shots and the
+        scored samples).
+    lm_model : str
+        The LM of that feature (needs lm=true): an embedded model name, a local folder or a hub id.
     """
 
     family = "collaborative"

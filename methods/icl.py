@@ -141,14 +141,31 @@ def score_response(body: dict[str, Any]) -> tuple[float, bool]:
 class InContextChat(Method):
     """In-context prompting of a chat model via an OpenAI-compatible API (the paper's GPT-3.5 row).
 
-    model and base_url default to $OPENAI_MODEL / $OPENAI_BASE_URL, then gpt-4o-mini at OpenAI; the
-    API key is read at call time from the environment variable named by `api_key_env` and is never
-    recorded. k: solved examples in each prompt, the first k of the K shots (fewer when K < k).
-    Retries (429, 5xx, timeouts, honouring Retry-After) are the openai client's; `max_retries` and
-    `timeout` (seconds) set them, `concurrency` bounds requests in flight. Those three and
-    `api_key_env` are operational: recorded, but not part of the cell key. `history`: `recent` (the
-    10 latest items) or `retrieved` (the 10 of the user's past most similar to the target, ReLLa's
-    retrieval, for the examples and the asked sample alike; needs a domain built from a log).
+    Retries (429, 5xx, timeouts, honouring Retry-After) are the openai client's.
+
+    Parameters
+    ----------
+    model : str
+        The chat model at the endpoint ("": $OPENAI_MODEL, then gpt-4o-mini).
+    base_url : str
+        An OpenAI-compatible endpoint, e.g. a local server ("": $OPENAI_BASE_URL, then OpenAI's API).
+    k : int
+        Solved examples in each prompt, the first k of the K shots (fewer when K < k; 0: none).
+    api_key_env : str
+        The environment variable holding the API key, read at call time and never recorded.
+    top_logprobs : int
+        Candidate tokens per answer position whose logprobs are requested; Yes and No are read among them.
+    max_tokens : int
+        Most tokens generated per answer; the first position with a Yes or No candidate gives the score.
+    concurrency : int
+        Requests in flight at once (>= 1).
+    max_retries : int
+        Retries of a failed request by the openai client (>= 0); malformed answers are retried as often.
+    timeout : float
+        Seconds the client waits for one answer (> 0); a timeout is retried like an error.
+    history : str
+        `recent` (the 10 latest items) or `retrieved` (the 10 of the user's past most similar to the target,
+        ReLLa's retrieval, for the examples and the asked sample alike; needs a domain built from a log).
     """
 
     family = "language-model"

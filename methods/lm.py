@@ -93,7 +93,24 @@ def _score_views(record: dict[str, Any], extra_config: dict[str, Any] | None = N
 
 class _LMMethod(Method):
     """Shared by the LM methods: the `score` parameter (a score kind) is kept as `score_kind`, because
-    `score(samples)` is the method every Method must have."""
+    `score(samples)` is the method every Method must have.
+
+    Parameters
+    ----------
+    model : str
+        The causal LM: an embedded model name (`bench models list`), a local folder or a hub id.
+    score : str
+        The score kind: `reference` (the authors' double softmax) or `logodds` (log P(Yes) - log P(No)).
+    score_batch_size : int
+        Prompts per forward pass when scoring; the scorer is batch-invariant, so it changes speed and
+        memory only.
+    history : str
+        `recent` (the 10 latest items, as the paper) or `retrieved` (the 10 of the user's past most similar
+        to the target, ReLLa arXiv 2308.11131; needs a domain built from a log).
+    hint : bool
+        Add a prompt line with the user's like ratio and the target's like rate in the train pool's logs
+        (reads the pool, less the shots' own pairs).
+    """
 
     family = "language-model"
     reads = frozenset({"sample", "shots", "pool"})  # the pool only for the collaborative hint
@@ -164,11 +181,7 @@ class _LMMethod(Method):
 class ZeroShot(_LMMethod):
     """An instruction-tuned causal LM, no tuning: P(Yes) vs P(No) after the Alpaca prompt (paper's Alpaca row).
 
-    `model`: an embedded model name (`bench models list`), a local folder or a hub id.
-    `score`: `reference` (the authors' double softmax) or `logodds`.
-    `history`: `recent` (the 10 latest items, as the paper) or `retrieved` (the 10 of the user's past most
-    similar to the target, ReLLa arXiv 2308.11131; needs a domain built from a log). `hint`: add a line
-    with the user's like ratio and the target's like rate in the train pool's logs (reads the pool).
+    Its parameters (model, score, score_batch_size, history, hint) are documented on `_LMMethod`.
     """
 
     def __init__(self, *, model: str = DEFAULT_MODEL, score: str = "reference", score_batch_size: int = 16,
@@ -228,19 +241,66 @@ def _auto_preset(device: str) -> str:
 class TallRec(_LMMethod):
     """LoRA rec-tuning of a causal LM on the K shots (peft), best adapter by validation AUC (TALLRec).
 
-    `preset`: `paper` (the authors' settings), `cpu` (a recipe chosen on validation AUC for a 2-core
-    CPU: answer-only loss, at most 96 small steps, log-odds; docs/cpu-recipe.md) or `fast` (a few steps,
-    for the bounded cell of the default run); `auto` picks paper on a CUDA machine and cpu otherwise. Every
-    hyperparameter left unset (`score` and `share_prefix` too) takes the preset's value; all are
-    recorded. `max_steps`: at most this many optimizer steps (0: `epochs` decide). `instruction_data`:
-    an Alpaca-format JSON file for an optional first instruction-tuning stage, cached and reused as the
-    starting adapter. `score`: `reference` or `logodds`.
-    `share_prefix`: run the preamble every training prompt shares once per micro-batch (about a third
-    fewer tokens on movie; the same loss, except that LoRA dropout on those tokens draws one mask per
-    micro-batch). `max_forward_tokens`: run each micro-batch as length-sorted chunks of at most this many
-    padded tokens (same loss, less padding, memory bounded by the chunk; a book micro-batch of 16 in one
-    forward peaks near 15 GB with SmolLM2). `share_prefix` is on in `cpu`, off in `paper` (the authors'
-    computation) and `fast`; `max_forward_tokens` is off in every preset.
+    Every hyperparameter left unset (None; `score` and `share_prefix` too) takes the preset's value; all
+    are recorded. `share_prefix` gives the same loss, except that LoRA dropout on the shared tokens draws
+    one mask per micro-batch; it is on in `cpu`, off in `paper` (the authors' computation) and `fast`.
+    `max_forward_tokens` is off in every preset (a book micro-batch of 16 in one forward peaks near 15 GB
+    with SmolLM2). model, score_batch_size, history and hint are documented on `_LMMethod`.
+
+    Parameters
+    ----------
+    score : str or None
+        `reference` or `logodds`; the validation AUC that selects the adapter uses it too; unset: the
+        preset's.
+    preset : str
+        `paper` (the authors' settings), `cpu` (a recipe chosen on validation AUC for a 2-core CPU:
+        answer-only loss, at most 96 small steps, log-odds; docs/cpu-recipe.md), `fast` (a few steps, for
+        the bounded cell of the default run) or `auto` (paper for cells run on a CUDA machine, cpu otherwise).
+    learning_rate : float or None
+        AdamW's peak learning rate (linear warmup, then linear decay); unset: the preset's.
+    lora_r : int or None
+        LoRA rank, the inner dimension of each adapter; unset: the preset's.
+    lora_alpha : int or None
+        LoRA scale numerator (updates are scaled by lora_alpha / lora_r); unset: the preset's.
+    lora_dropout : float or None
+        Dropout on the input of the LoRA layers while tuning; unset: the preset's.
+    target_modules : str or None
+        Comma-separated names of the modules LoRA wraps (e.g. q_proj,v_proj); unset: the preset's.
+    batch_size : int or None
+        Examples per optimizer step (gradients accumulate over batch_size / micro_batch_size); unset: the
+        preset's.
+    micro_batch_size : int or None
+        Examples per forward and backward pass: lower it to save memory; unset: the preset's.
+    epochs : int or None
+        Most passes over the shots (>= 1; max_steps and early stopping may end sooner); unset: the preset's.
+    eval_steps : int or None
+        Optimizer steps between validation AUC evaluations (0: the authors' rule, 10 for K <= 128, else
+        K / 128 * 5); unset: the preset's.
+    patience : int or None
+        Evaluations without a better validation AUC before tuning stops (the best adapter is kept); unset:
+        the preset's.
+    cutoff_len : int or None
+        Most tokens of a training prompt with its answer (longer ones are truncated); unset: the preset's.
+    warmup_steps : int or None
+        Optimizer steps of linear learning-rate warmup; unset: the preset's.
+    valid_size : int or None
+        Validation samples evaluated, a fixed subset the same for every cell (0: all); unset: the preset's.
+    train_on_inputs : bool or None
+        Loss on the prompt tokens too, as the authors do (false: on the answer only); unset: the preset's.
+    instruction_data : str
+        An Alpaca-format JSON file for an optional first instruction-tuning stage, cached and reused as the
+        starting adapter ("": none).
+    instruction_epochs : int
+        Epochs of that instruction-tuning stage (>= 1); used only with instruction_data.
+    share_prefix : bool or None
+        Run the preamble all prompts of a micro-batch share once (about a third fewer tokens on movie);
+        unset: the preset's.
+    max_forward_tokens : int
+        Run each micro-batch as length-sorted chunks of at most this many padded tokens: the same loss, less
+        padding, memory bounded by the chunk (0: off).
+    max_steps : int or None
+        At most this many optimizer steps whatever K, the learning rate decaying over them (0: epochs
+        decide); unset: the preset's.
     """
 
     untuned = "zero-shot"

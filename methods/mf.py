@@ -46,11 +46,27 @@ class MatrixFactorization(Method):
     set. Loss: summed BCE + l2 x (squared norm of every bias and factor), full-batch Adam (defaults
     chosen on movie validation AUC). A scored sample whose user was not in the pool (every test user
     of movie and book) is folded in: b_u and p_u are fitted to that sample's own history (items and
-    liked flags; item terms fixed, the same ridge) by Newton steps; its label is never read.
-    `fold_in=always` folds in every scored sample, pool users too. An item
+    liked flags; item terms fixed, the same ridge) by Newton steps; its label is never read. An item
     not in the pool has zero item terms: as a target it scores global + user terms, in a history it
     still informs b_u. Score = the logit. Item ids do not carry over to another domain: cross-domain
     cells are not applicable.
+
+    Parameters
+    ----------
+    dim : int
+        Latent factors per user and per item (>= 1).
+    epochs : int
+        Full-batch Adam steps on the pool's triples (>= 1), and as many again on the shots with
+        finetune_shots.
+    lr : float
+        Adam's learning rate (> 0).
+    l2 : float
+        Ridge weight on every bias and factor (>= 0), in training and in the fold-in; larger shrinks harder.
+    finetune_shots : bool
+        After the pool, also train on the K shots' (user, item, liked) triples.
+    fold_in : str
+        `unseen`: fold in a scored sample's user only when the pool lacks that user; `always`: every scored
+        sample, pool users too (its score then reads its own recent history, not a pool-era vector).
     """
 
     family = "collaborative"

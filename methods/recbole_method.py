@@ -25,7 +25,23 @@ from bench.run.registry import FitContext, Method, check_parameters, is_count, i
 class RecBoleMethod(Method):
     """Base class; subclasses name the RecBole model and keep their own keyword-only `__init__` (the
     parameters are read from its signature), passing the shared ones and their own checks here, and say
-    which parameters are operational (whether threads change their scores is per model family)."""
+    which parameters are operational (whether threads change their scores is per model family).
+
+    Parameters
+    ----------
+    epochs : int
+        Most training epochs (>= 1); early stopping on validation AUC may end training sooner.
+    patience : int
+        Epochs without a better validation AUC before training stops (>= 1); the best epoch is kept.
+    batch_size : int
+        Training rows per Adam step; an epoch is the shuffled rows cut into batches of this many.
+    learning_rate : float
+        Adam's learning rate (> 0).
+    threads : int
+        CPU threads torch uses while fitting and scoring (0: torch's default); lower it to share cores.
+    save_model : bool
+        Also save the trained model as a RecBole checkpoint (model.pth) in the cell's artifact folder.
+    """
 
     recbole_model: ClassVar[str] = ""
     min_batch_size: ClassVar[int] = 1

@@ -70,7 +70,13 @@ def _text_embedding_module():
 
 
 class _RecBoleSequential(RecBoleMethod):
-    """Base class of the five methods; subclasses name the RecBole model and whether items are text."""
+    """Base class of the five methods; subclasses name the RecBole model and whether items are text.
+
+    Parameters
+    ----------
+    pretrain_epochs : int
+        Epochs of next-item pretraining on the train pool's logs before the shots (0: none, as in the paper).
+    """
 
     family = "sequential"
 

@@ -48,7 +48,59 @@ def test_bench_list_shows_third_party_method_with_parameters(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "constant: A third-party method" in done.stdout
     assert "value = 0.25" in done.stdout
-    assert "threads = 1   (operational: recorded, not part of the cell key)" in done.stdout  # gru4rec
+    threads = registry.parameter_docs(registry.get("gru4rec"))["threads"]  # gru4rec's line: description, then note
+    assert f"threads = 1   {threads}   (operational: recorded, not part of the cell key)" in done.stdout
+
+
+def test_every_builtin_parameter_has_a_line_that_bench_list_prints(capsys):
+    from bench.cli import main
+
+    builtin = {n: c for n, c in registry.available().items() if c.__module__.startswith("methods.")}
+    assert len(builtin) >= 15
+    missing = [f"{name}.{param}" for name, cls in builtin.items()
+               for param, line in registry.parameter_docs(cls).items() if not line.strip()]
+    assert not missing, f"add these to a 'Parameters' section of the class docstring: {', '.join(missing)}"
+    prior = registry.parameter_docs(registry.get("popularity"))["prior"]
+    assert prior.startswith("Smoothing pseudo-count") and "\n" not in prior
+    main(["list"])
+    assert f"    prior = 2.0   {prior}\n" in capsys.readouterr().out
+
+
+def test_parameter_docs_read_numpydoc_sections_through_the_mro():
+    class Base(registry.Method):
+        """A toy base.
+
+        Parameters
+        ----------
+        shared : int
+            Documented once, on the base,
+            over two lines.
+        mine : str
+            The base's word, which the subclass overrides.
+        """
+
+    class Toy(Base):
+        __doc__ = """A toy method: its own entries first.
+
+        Parameters
+        ----------
+        mine : str
+            The subclass's word.
+
+            A second paragraph, left out.
+        Notes
+        -----
+        documented : float
+            Not a parameter entry: the section ended.""" + "\n    Appended text, as methods/sequential.py does.\n"
+
+        def __init__(self, *, shared: int = 1, mine: str = "a", documented: float = 0.5, bare: bool = False):
+            pass
+
+        def score(self, samples):
+            return [0.0] * len(samples)
+
+    assert registry.parameter_docs(Toy) == {"shared": "Documented once, on the base, over two lines.",
+                                            "mine": "The subclass's word.", "documented": "", "bare": ""}
 
 
 def test_overrides_are_converted_to_parameter_types():

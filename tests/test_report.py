@@ -150,7 +150,8 @@ def test_write_reports_renders_every_file(records, tmp_path: Path):
 def test_an_empty_store_gives_a_report_that_says_so(tmp_path: Path):
     written = report.write_reports(ResultStore(tmp_path / "empty"), tmp_path / "out", figures=False)
     assert "no records yet" in (tmp_path / "out" / "report.md").read_text()
-    assert len(written) == 3
+    assert "no records yet" in (tmp_path / "out" / "summary.md").read_text()
+    assert len(written) == 4
 
 
 def test_configurations_of_one_method_get_their_own_rows():
@@ -377,3 +378,38 @@ def test_a_training_free_method_from_another_package_can_be_the_bar(monkeypatch)
                                                                               "mf": "plugin-free"}
     assert tables.rows(None) == ["like-ratio", "plugin-free", "mf"]  # training-free family first
     assert "the bar is plugin-free" in report.answer_markdown(tables, None)
+
+
+def test_the_summary_shows_defaults_and_features_never_the_best_configuration(records):
+    """Which row stands for a method is fixed before test AUC is read: its defaults, plus what the user
+    features. A stronger non-default configuration is not picked on its own; featured, it is."""
+    from bench.report import summary
+
+    strong = [make_record("mf", "movie", "movie", k, 0, signal=1.5, config={"dim": 32}, deterministic=True)
+              for k in (16, 64)]
+    tables = report.aggregate(records + strong)
+    plain = summary.summary_markdown(tables, None, [])
+    lines = [line for line in plain.splitlines() if line.startswith("| movie")]
+    assert lines and all("mf[dim=32]" not in line for line in lines)
+    assert all(len(cell.strip()) <= 60 for line in lines for cell in line.split("|")[1:6])
+    featured = summary.summary_markdown(tables, None, summary.read_features(["mf[dim=32]"]))
+    assert "mf[dim=32]" in featured and "**beaten**" in featured
+    assert "Answer: movie: the bar is like-ratio; beaten by mf[dim=32]" in summary.answer_line(
+        tables, None, summary.read_features(["mf[dim=32]"]))
+    with pytest.raises(BenchError, match="not key=value"):
+        summary.parse_feature("tallrec[preset]")
+
+
+def test_the_summary_goes_between_the_readme_markers(tmp_path: Path, records):
+    store = ResultStore(tmp_path / "store")
+    for r in records:
+        store.write(r)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Tool\n\n{report.SUMMARY_START}\nold numbers\n{report.SUMMARY_END}\n\n## Usage\n")
+    report.write_reports(store, tmp_path / "out", figures=False, readme=readme)
+    text = readme.read_text()
+    assert "old numbers" not in text and "## Usage" in text and "| movie" in text
+    assert text.index(report.SUMMARY_START) < text.index("| movie") < text.index(report.SUMMARY_END)
+    readme.write_text("# no markers\n")
+    with pytest.raises(BenchError, match="markers"):
+        report.write_reports(store, tmp_path / "out", figures=False, readme=readme)

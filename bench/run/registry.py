@@ -191,6 +191,35 @@ def tag(method: str, name: str, default: Any = None) -> Any:
     return getattr(found, name) if found is not None else default
 
 
+def parameter_docs(cls: type[Method]) -> dict[str, str]:
+    """One line per parameter of `cls`, from the numpydoc "Parameters" sections of its class docstrings:
+    an entry `name : type`, then its indented description (the first paragraph, joined into one line).
+    The MRO is read subclass first, so a base class documents shared parameters once and a subclass's own
+    entry wins; a parameter no class documents gets "" (tests/test_registry.py refuses that)."""
+    found: dict[str, str] = {}
+    for klass in cls.__mro__:
+        lines, own, name = inspect.cleandoc(klass.__doc__ or "").splitlines(), {}, None
+        heads = [i for i, line in enumerate(lines[:-1])
+                 if line.strip() == "Parameters" and set(lines[i + 1].strip()) == {"-"}]
+        indent = len(lines[heads[0]]) - len(lines[heads[0]].lstrip()) if heads else 0
+        for line in lines[heads[0] + 2:] if heads else []:
+            text, depth = line.strip(), len(line) - len(line.lstrip())
+            head, colon, _ = text.partition(":")
+            if not text:
+                name = None  # a description's first paragraph ends at a blank line
+            elif depth > indent:
+                if name:
+                    own[name] = f"{own[name]} {text}".lstrip()
+            elif colon and head.strip().isidentifier():
+                name = head.strip()
+                own[name] = ""
+            else:
+                break  # the section ends at the first other line at its own indentation
+        for key, value in own.items():
+            found.setdefault(key, value)
+    return {n: found.get(n, "") for n in cls.parameters()}
+
+
 def get(name: str) -> type[Method]:
     methods = available()
     if name not in methods:

@@ -1,0 +1,216 @@
+"""The answer on one page: per test set and K, the bar, the strongest featured method against it, the
+strongest language model, and a one-word verdict.
+
+Which configuration stands for a method is decided without looking at test AUC: each method at its
+defaults (as `bench run --method M` would run it on a CPU), plus the configurations a user features
+(`bench report --feature 'tallrec[preset=cpu]'`, or a TOML file with `feature = [...]`). Picking, among
+several configurations of one method, the one that scored best on the test set would flatter it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.report.aggregate import Cell, Tables, resolution, strongest_baseline
+from bench.report.text import subset_name
+
+RULE = ("Which configuration stands for a method never depends on test AUC: each method at its defaults (as "
+        "`bench run --method M` runs it on a CPU), plus the configurations featured with `bench report --feature`.")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """`method[key=value, ...]`: the row of `method` with these settings and every other at its default."""
+
+    method: str
+    values: tuple[tuple[str, str], ...]
+
+    def matches(self, cell: Cell) -> bool:
+        return cell.method == self.method and _configured_as(cell, dict(self.values))
+
+
+def parse_feature(spec: str) -> Feature:
+    """`tallrec[preset=cpu, score=logodds]` -> Feature; a one-line error for anything else."""
+    method, _, rest = spec.strip().partition("[")
+    if rest and not rest.endswith("]") or not method:
+        raise BenchError(f"--feature {spec!r}: write METHOD or METHOD[key=value, ...], e.g. 'tallrec[preset=cpu]'")
+    values = []
+    for part in filter(None, (p.strip() for p in rest[:-1].split(","))):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise BenchError(f"--feature {spec!r}: {part!r} is not key=value; e.g. 'tallrec[preset=cpu]'")
+        values.append((key.strip(), value.strip()))
+    return Feature(method.strip(), tuple(values))
+
+
+def read_features(specs: list[str]) -> list[Feature]:
+    """Each spec is METHOD[...] or a TOML file holding `feature = ["METHOD[...]", ...]`."""
+    found = []
+    for spec in specs:
+        if spec.endswith(".toml"):
+            path = Path(spec)
+            if not path.is_file():
+                raise BenchError(f"--feature {spec}: no such file; pass a TOML file with feature = [\"tallrec[...]\"]")
+            listed = tomllib.loads(path.read_text()).get("feature", [])
+            if not isinstance(listed, list) or not all(isinstance(s, str) for s in listed):
+                raise BenchError(f"--feature {spec}: `feature` must be a list of strings like \"tallrec[preset=cpu]\"")
+            found += [parse_feature(s) for s in listed]
+        else:
+            found.append(parse_feature(spec))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _default_config(method: str) -> dict[str, Any] | None:
+    """The result config of `method` built with no parameters for a CPU, or None if it cannot be."""
+    from bench.run import registry
+
+    try:
+        return registry.build(method, {}, "cpu").result_config()
+    except Exception:  # a plugin that cannot be built here (not installed, needs a key): no default row
+        return None
+
+
+def _configured_as(cell: Cell, values: dict[str, str]) -> bool:
+    """The cell's settings are `values` and, for everything else, its method's CPU defaults (a setting
+    a report row always names, such as an LM's model, at its default value)."""
+    from bench.run import registry
+
+    cls, default = registry.available().get(cell.method), _default_config(cell.method)
+    if cls is None or default is None:
+        return False
+    config = cell.records[0]["config"]
+    if any(str(config.get(k)) != v for k, v in values.items()):
+        return False
+    if "precision" not in values and config.get("precision", "float32") != "float32":
+        return False
+    for key, value in cls.label_config(config).items():
+        if key in values or key == "precision":
+            continue
+        if key not in cls.always_labelled or default.get(key, value) != value:
+            return False  # a setting away from its default that `values` does not name
+    return not cell.records[0].get("view_of") or "selected_by" in values
+
+
+def at_defaults(cell: Cell) -> bool:
+    """The cell's configuration is its method's default on a CPU (float32, not a view of another kind)."""
+    return _configured_as(cell, {})
+
+
+def featured(cells: list[Cell], features: list[Feature]) -> list[Cell]:
+    return [c for c in cells if c.records and (at_defaults(c) or any(f.matches(c) for f in features))]
+
+
+def short_label(cell: Cell) -> str:
+    """The row without what its method's rows share at their defaults (model, precision): those go to
+    the caption (`shared_settings`)."""
+    from bench.run import registry
+
+    cls, default = registry.available().get(cell.method), _default_config(cell.method) or {}
+    if cls is None:
+        return cell.row
+    shown = {k: v for k, v in cls.label_config(cell.records[0]["config"]).items()
+             if not (k in cls.always_labelled and (default.get(k) == v or (k == "precision" and v == "float32")))}
+    return f"{cell.method}[{', '.join(f'{k}={v}' for k, v in shown.items())}]" if shown else cell.method
+
+
+def shared_settings(cells: list[Cell]) -> str:
+    """What `short_label` leaves out, per method, in one sentence (an embedded model says what it is)."""
+    from bench.lm.models import model_note
+    from bench.run import registry
+
+    parts = {}
+    for cell in cells:
+        cls = registry.available().get(cell.method)
+        if cls is None or not cls.always_labelled:
+            continue
+        config = cls.label_config(cell.records[0]["config"])
+        hidden = {k: v for k, v in config.items() if k in cls.always_labelled and f"{k}={v}" not in short_label(cell)}
+        if hidden:
+            parts.setdefault(cell.method, hidden)
+    notes = {model_note(v["model"]) for v in parts.values() if "model" in v}
+    text = "; ".join(f"{m}: " + ", ".join(f"{k}={v}" for k, v in h.items()) for m, h in sorted(parts.items()))
+    return (f"Settings the rows share: {text}. " + " ".join(f"Model {n}." for n in sorted(notes))) if text else ""
+
+
+def _delta(cell: Cell | None) -> str:
+    if cell is None or cell.comparison is None:
+        return "—"
+    r = cell.comparison.result
+    return (f"{100 * r.difference:+.2f} [{100 * r.low:+.2f}, {100 * r.high:+.2f}], "
+            f"p {cell.comparison.p_holm:.2g}")
+
+
+def _name(cell: Cell | None) -> str:
+    return "—" if cell is None else f"{short_label(cell)} {100 * cell.mean:.2f}"
+
+
+def summary_rows(tables: Tables, test_size: int | None, features: list[Feature]) -> list[dict[str, Any]]:
+    """One dict per (test set, K) with a bar: what summary.md shows."""
+    from bench.run import registry
+
+    rows = []
+    for domain in tables.domains():
+        for k in tables.shots(test_size):
+            cells = [c for c in tables.column(test_size, domain, domain, k) if c.records]
+            bar = strongest_baseline(cells)
+            if bar is None:
+                continue
+            shown = [c for c in featured(cells, features) if c is not bar and c.comparison is not None]
+            best = max(shown, key=lambda c: (c.mean, c.row), default=None)
+            lms = [c for c in shown if registry.tag(c.method, "family") == "language-model"]
+            best_lm = max(lms, key=lambda c: (c.mean, c.row), default=None)
+            beaten = [c for c in shown if c.comparison.significant and c.comparison.result.difference > 0]
+            rows.append({"domain": domain, "k": k, "bar": bar, "best": best, "best_lm": best_lm,
+                         "verdict": "beaten" if beaten else "holds", "beaten": beaten,
+                         "resolution": resolution(cells), "users": bar.n_users, "samples": bar.n_test})
+    return rows
+
+
+def summary_markdown(tables: Tables, test_size: int | None, features: list[Feature]) -> str:
+    """The table, and under it what it means and the rule that chose the rows."""
+    rows = summary_rows(tables, test_size, features)
+    if not rows:
+        return ""
+    lines = [f"## The answer ({subset_name(test_size)})", "",
+             "Does anything beat the bar, the strongest training-free method of each column? AUC x 100; Δ to the "
+             "bar with its 95% interval by user (and seed) and Holm-corrected p.", "",
+             "| test set | K | resolution | bar | strongest featured | Δ, 95% CI, p | strongest LM | Δ, 95% CI, p "
+             "| verdict |", "|---" * 9 + "|"]
+    for r in rows:
+        users = f"{r['users']} users" if r["users"] else "users not recorded"
+        res = "—" if math.isnan(r["resolution"]) else f"{100 * r['resolution']:.1f}"
+        lines.append(f"| {r['domain']} ({r['samples']} samples, {users}) | {r['k']} | {res} | {_name(r['bar'])} | "
+                     f"{_name(r['best'])} | {_delta(r['best'])} | {_name(r['best_lm'])} | {_delta(r['best_lm'])} | "
+                     f"**{r['verdict']}** |")
+    beaten: dict[str, list[str]] = {}
+    for r in rows:
+        for c in r["beaten"]:
+            beaten.setdefault(short_label(c), []).append(f"{r['domain']} K={r['k']}")
+    shown = [c for r in rows for c in (r["bar"], r["best"], r["best_lm"]) if c is not None]
+    lines += ["", "**beaten**: a featured method is significantly above the bar; **holds**: none is. Resolution: "
+              "the median, over the column's comparisons, of the smallest difference the paired test would detect "
+              "with 80% power (differences under it would go unnoticed). " + RULE + " " + shared_settings(shown),
+              "", "Significantly above the bar: " + ("; ".join(f"{m} ({', '.join(w)})" for m, w in beaten.items())
+                                                     if beaten else "nothing") + ".", ""]
+    return "\n".join(lines)
+
+
+def answer_line(tables: Tables, test_size: int | None, features: list[Feature]) -> str:
+    """One line for the end of `bench run`: per test set, the bar and what beats it."""
+    parts = []
+    for domain in tables.domains():
+        rows = [r for r in summary_rows(tables, test_size, features) if r["domain"] == domain]
+        if not rows:
+            continue
+        bars = "/".join(sorted({r["bar"].row for r in rows}))
+        beaten = sorted({short_label(c) for r in rows for c in r["beaten"]})
+        parts.append(f"{domain}: the bar is {bars}; " + (f"beaten by {', '.join(beaten)}" if beaten else
+                                                          "nothing featured beats it significantly"))
+    return "Answer: " + "; ".join(parts) + "." if parts else ""
