@@ -12,6 +12,7 @@ from bench.data import domains as data
 from bench.errors import BenchError
 from bench.paths import default_store
 from bench.report import render as report
+from bench.report.aggregate import with_views
 from bench.run import cell_status, launchers, registry, runner, suites
 from bench.run.store import ResultStore
 
@@ -194,9 +195,25 @@ def cmd_run(args: argparse.Namespace) -> None:
     keys = set(totals.computed + totals.reused + totals.not_applicable)
     print(f"{len(totals.computed)} cells computed, {len(totals.reused)} already in {store.root}, "
           f"{len(totals.not_applicable)} not applicable")
-    print(report.auc_table([r for r in store.records() if r["key"] in keys]))
+    records = [r for r in store.records() if r["key"] in keys]
+    print(report.auc_table(with_views(records)))
+    print(_answer(records))
     if problems:
         raise BenchError("; ".join(problems))
+
+
+def _answer(records: list[dict]) -> str:
+    """The run's answer in a line per test set group: the bar, and which of the rows run beat it
+    significantly (paired by-user bootstrap, Holm), with what the numbers mean."""
+    from bench.report.aggregate import aggregate
+    from bench.report.summary import answer_line
+
+    tables = aggregate([r for r in records if r["status"] == "ok"])
+    lines = [line for size in tables.test_sizes() if (line := answer_line(tables, size, [], every_row=True))]
+    if not lines:
+        return "No training-free baseline ran beside these rows, so nothing was tested against the bar."
+    return "\n".join(["AUC x 100: 50 is chance; the bar is the strongest training-free row; `bench report` "
+                      "gives intervals, p-values and the resolution of each test set.", *lines])
 
 
 def cmd_status(args: argparse.Namespace) -> None:

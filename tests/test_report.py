@@ -128,8 +128,11 @@ def test_the_answer_says_per_domain_whether_anything_beats_the_training_free_bar
     text = report.answer_markdown(tables, None)
     movie = next(line for line in text.splitlines() if line.startswith("- **movie**"))
     book = next(line for line in text.splitlines() if line.startswith("- **book**"))
-    assert "**yes**" in movie and "300 samples from 15 users" in movie
-    assert "**no**" in book and "at none of K=16, K=64" in book
+    assert "300 samples from 15 users" in movie and "400 samples, one per user" in book
+    from bench.report.summary import summary_rows
+
+    verdicts = {(r["domain"], r["k"]): r["verdict"] for r in summary_rows(tables, None, [])}
+    assert verdicts == {("movie", 16): "beaten", ("movie", 64): "beaten", ("book", 16): "holds", ("book", 64): "holds"}
     k16 = next(line for line in text.splitlines() if line.strip().startswith("- K=16: the bar is like-ratio"))
     assert "Significantly above it: tallrec[precision=float32]" in k16
     gaps = report.gaps_markdown(tables, None)
@@ -151,7 +154,8 @@ def test_an_empty_store_gives_a_report_that_says_so(tmp_path: Path):
     written = report.write_reports(ResultStore(tmp_path / "empty"), tmp_path / "out", figures=False)
     assert "no records yet" in (tmp_path / "out" / "report.md").read_text()
     assert "no records yet" in (tmp_path / "out" / "summary.md").read_text()
-    assert len(written) == 4
+    assert {p.name for p in written} == {"summary.md", "report.md", "details.md", "tables.tex", "auc.md",
+                                         "index.html"}
 
 
 def test_configurations_of_one_method_get_their_own_rows():
@@ -301,8 +305,10 @@ def test_cells_never_compared_are_marked_and_the_answer_says_not_tested():
     recs = [make_record("tallrec", "movie", "movie", 16, 0, signal=0.8, test_size=100)]
     tables = report.aggregate(recs)
     assert "°" in _table_lines(report.table1_markdown(tables, 100, report.paper_rows()))["tallrec[precision=float32]"]
-    movie = next(line for line in report.answer_markdown(tables, 100).splitlines() if line.startswith("- **movie**"))
-    assert "**not tested**" in movie and "**no**" not in movie
+    assert "nothing is tested" in report.answer_markdown(tables, 100)
+    from bench.report.summary import summary_rows
+
+    assert summary_rows(tables, 100, []) == []  # no bar, so no verdict is claimed
 
 
 def test_the_bar_is_a_cell_the_tests_can_pair_with():
@@ -394,7 +400,7 @@ def test_the_summary_shows_defaults_and_features_never_the_best_configuration(re
     assert all(len(cell.strip()) <= 60 for line in lines for cell in line.split("|")[1:6])
     featured = summary.summary_markdown(tables, None, summary.read_features(["mf[dim=32]"]))
     assert "mf[dim=32]" in featured and "**beaten**" in featured
-    assert "Answer: movie: the bar is like-ratio; beaten by mf[dim=32]" in summary.answer_line(
+    assert "Answer (full test sets): movie: the bar is like-ratio; beaten by mf[dim=32]" in summary.answer_line(
         tables, None, summary.read_features(["mf[dim=32]"]))
     with pytest.raises(BenchError, match="not key=value"):
         summary.parse_feature("tallrec[preset]")

@@ -4,7 +4,15 @@ paper's question of whether training on one domain carries over to the other."""
 from __future__ import annotations
 
 from bench.report.aggregate import Tables
-from bench.report.text import cell_text, latex_escape, subset_name
+from bench.report.text import (
+    LATEX_FIT,
+    cell_text,
+    latex_caption,
+    latex_escape,
+    latex_float,
+    latex_label,
+    subset_name,
+)
 
 
 def _cross_columns(tables: Tables, test_size) -> list[tuple[str, str]]:
@@ -30,18 +38,28 @@ def cross_domain_markdown(tables: Tables, test_size: int | None) -> str:
 
 
 def cross_domain_latex(tables: Tables, test_size: int | None) -> str:
+    """One `table*` per K and test domain (a column per training domain: at most three, so that it fits a
+    two-column page; see `latex_float`). A test domain no other domain was trained for has no
+    cross-domain column and no table here: its in-domain cells are Table 1's."""
     pairs = _cross_columns(tables, test_size)
-    out = []
+    tests = [t for t in dict.fromkeys(b for _, b in pairs) if any(a != t for a, b in pairs if b == t)]
+    out = list(LATEX_FIT)
     for k in tables.shots(test_size):
-        rows = [r for r in tables.rows(test_size) if any(tables.get(test_size, a, b, k, r) for a, b in pairs)]
-        out += ["\\begin{table}[t]", "\\centering", "\\small",
-                f"\\caption{{Cross-domain AUC $\\times$ 100, K={k}, {latex_escape(subset_name(test_size))}: "
-                "trained on the first domain (both: K shots from each), tested on the second; mean $\\pm$ std "
-                "over seeds. n/a: not applicable.}",
-                f"\\begin{{tabular}}{{l{'c' * len(pairs)}}}", "\\toprule",
-                "method & " + " & ".join(f"{a} $\\to$ {b}" for a, b in pairs) + " \\\\", "\\midrule"]
-        for r in rows:
-            out.append(latex_escape(r) + " & " + " & ".join(
-                cell_text(tables.get(test_size, a, b, k, r), latex=True) for a, b in pairs) + " \\\\")
-        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
-    return "\n".join(out)
+        for t in tests:
+            cols = [(a, b) for a, b in pairs if b == t]
+            rows = [r for r in tables.rows(test_size)
+                    if any(tables.get(test_size, a, b, k, r) for a, b in cols)]
+            if not rows:
+                continue
+            caption = (f"Cross-domain AUC x 100, K={k}, tested on {t}, {subset_name(test_size)}: trained on "
+                       "the first domain (both: K shots from each), tested on the second; mean ± std over "
+                       "seeds. n/a: not applicable.")
+            header = " & ".join(f"{latex_escape(a)} $\\to$ {latex_escape(b)}" for a, b in cols)
+            tabular = [f"\\begin{{tabular}}{{l{'c' * len(cols)}}}", "\\toprule", f"method & {header} \\\\",
+                       "\\midrule"]
+            for r in rows:
+                values = [cell_text(tables.get(test_size, a, b, k, r), latex=True) for a, b in cols]
+                tabular.append(latex_label(r) + " & " + " & ".join(values) + " \\\\")
+            tabular += ["\\bottomrule", "\\end{tabular}"]
+            out += ["", *latex_float(latex_caption(caption), tabular, caption_length=len(caption))]
+    return "\n".join(out) + "\n"

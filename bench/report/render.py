@@ -48,7 +48,17 @@ from bench.report.cross_domain import cross_domain_latex, cross_domain_markdown
 from bench.report.paper import PaperRow, paper_block, paper_rows, paper_text
 from bench.report.protocol import protocol_markdown
 from bench.report.summary import Feature, summary_markdown
-from bench.report.text import cell_text, interval_text, latex_caption, latex_escape, marker, subset_name
+from bench.report.text import (
+    LATEX_FIT,
+    cell_text,
+    interval_text,
+    latex_caption,
+    latex_escape,
+    latex_float,
+    latex_label,
+    marker,
+    subset_name,
+)
 from bench.report.tuning_gain import tuning_gain_markdown
 from bench.run.store import ResultStore
 
@@ -140,31 +150,43 @@ def table1_markdown(tables: Tables, test_size: int | None, paper: tuple[str, lis
 
 
 def table1_latex(tables: Tables, test_size: int | None, paper: tuple[str, list[int], list[PaperRow]]) -> str:
+    """Table 1 in LaTeX: one `table*` per test domain (its K columns, the rows that have a cell there, the
+    paper's rows where it published numbers for the domain), so that each fits a two-column page; see
+    `latex_float` for what is scaled down."""
     source, _, prows = paper
     cols = _columns(tables, test_size)
-    by_domain = {d: [k for dd, k in cols if dd == d] for d in tables.domains()}
-    group, rules, start = [], [], 2
-    for d in tables.domains():
-        if by_domain[d]:
-            group.append(f"\\multicolumn{{{len(by_domain[d])}}}{{c}}{{{d}}}")
-            rules.append(f"\\cmidrule(lr){{{start}-{start + len(by_domain[d]) - 1}}}")
-            start += len(by_domain[d])
-    lines = ["\\begin{table*}[t]", "\\centering", "\\small",
-             f"\\caption{{{latex_caption(table1_caption(tables, test_size, source))}}}",
-             f"\\begin{{tabular}}{{l{'c' * len(cols)}}}", "\\toprule",
-             " & " + " & ".join(group) + " \\\\", " ".join(rules),
-             "method & " + " & ".join(f"K={k}" for _, k in cols) + " \\\\", "\\midrule"]
+    caption = table1_caption(tables, test_size, source)
+    out = list(LATEX_FIT)
+    for d in dict.fromkeys(dd for dd, _ in cols):
+        out += ["", *_table1_latex_domain(tables, test_size, d, [c for c in cols if c[0] == d], caption,
+                                          paper_block(test_size, prows))]
+    return "\n".join(out) + "\n"
+
+
+def _table1_latex_domain(tables: Tables, test_size: int | None, domain: str, cols: list[tuple[str, int]],
+                         caption: str, block: list[PaperRow]) -> list[str]:
+    """One test domain's Table 1 `table*`: the caption names this domain's test set only."""
+    block = [p for p in block if any(p.values.get(c) is not None for c in cols)]
+    caption = caption.replace(f"({_test_sets_text(tables, test_size)})",
+                              f"({domain}: {_test_set_text(tables, test_size, domain)})", 1)
+    if not block:
+        caption = caption.split(" Paper rows:")[0]  # nothing the paper published for this domain
+    tabular = [f"\\begin{{tabular}}{{l{'c' * len(cols)}}}", "\\toprule",
+               f" & \\multicolumn{{{len(cols)}}}{{c}}{{{latex_escape(domain)}}} \\\\",
+               f"\\cmidrule(lr){{2-{len(cols) + 1}}}",
+               "method & " + " & ".join(f"K={k}" for _, k in cols) + " \\\\", "\\midrule"]
     for row in _in_domain_rows(tables, test_size):
-        lines.append(latex_escape(row) + " & " + " & ".join(_our_values(tables, test_size, row, cols, True)) + " \\\\")
-    block = paper_block(test_size, prows)
+        if any(tables.get(test_size, d, d, k, row) for d, k in cols):
+            values = _our_values(tables, test_size, row, cols, True)
+            tabular.append(latex_label(row) + " & " + " & ".join(values) + " \\\\")
     if block:
-        lines += ["\\midrule", f"\\multicolumn{{{len(cols) + 1}}}{{l}}{{\\emph{{published in the paper (not "
-                  "computed here)}}}} \\\\"]
+        tabular += ["\\midrule", f"\\multicolumn{{{len(cols) + 1}}}{{l}}"
+                    "{\\emph{published in the paper (not computed here)}} \\\\"]
         for p in block:
-            lines.append(latex_escape(p.label) + " & " + " & ".join(paper_text(p.values.get(c)) for c in cols)
-                         + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table*}"]
-    return "\n".join(lines) + "\n"
+            tabular.append(latex_label(p.label) + " & "
+                           + " & ".join(latex_escape(paper_text(p.values.get(c))) for c in cols) + " \\\\")
+    tabular += ["\\bottomrule", "\\end{tabular}"]
+    return latex_float(latex_caption(caption), tabular, caption_length=len(caption))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +195,8 @@ def table1_latex(tables: Tables, test_size: int | None, paper: tuple[str, list[i
 
 def details_markdown(tables: Tables, test_size: int | None) -> str:
     lines = [f"### Per-cell statistics, {subset_name(test_size)}", "",
-             STATISTICS_TEXT + " UAUC: the mean of per-user AUCs over the users who have both labels (their "
+             "Statistics: see [Statistics](#statistics). UAUC: the mean of per-user AUCs over the users who have both "
+             "labels (their "
              "count in brackets), mean over runs; not defined where every user has one sample (book).", "",
              "| train → test | K | method | AUC x 100 | runs (seeds) | 95% interval | UAUC x 100 (users) | vs | "
              "ΔAUC x 100 | 95% interval of Δ | p | p (Holm) | resolution |", "|---" * 13 + "|"]
@@ -201,54 +224,34 @@ def _names(cells: list[Cell]) -> str:
 
 
 def answer_markdown(tables: Tables, test_size: int | None) -> str:
-    """The one-minute summary: per domain and K, which methods beat the strongest training-free
-    baseline significantly by the user-level test, in words; the p-values stay in the detail table."""
-    lines = [f"### Does anything beat the strongest training-free baseline? ({subset_name(test_size)})", ""]
+    """In words, per domain and K: the bar, what is significantly above it by the user-level test, and
+    how many rows are level with it, below it or untested; p-values stay in the detail table."""
+    lines = [f"### Every row against the bar ({subset_name(test_size)})", ""]
     for d in tables.domains():
         columns = [(k, [c for c in tables.column(test_size, d, d, k) if c.records]) for k in tables.shots(test_size)]
         columns = [(k, cells) for k, cells in columns if cells]
         if not columns:
             continue
-        beaten = {k: [c for c in cells if c.comparison and c.comparison.significant
-                      and c.comparison.result.difference > 0] for k, cells in columns}
-        ks = ", ".join(f"K={k}" for k, _ in columns)
-        tested_ks = ", ".join(f"K={k}" for k, cells in columns if any(c.comparison for c in cells))
-        if any(beaten.values()):
-            verdict = "**yes**"
-        elif tested_ks:
-            verdict = f"**no**, at none of {tested_ks}"
-        else:
-            verdict = f"**not tested** at {ks}: no cell was compared with a training-free baseline"
-        resolutions = [resolution(cells) for _, cells in columns]
-        found = [100 * r for r in resolutions if not math.isnan(r)]
-        span = "" if not found else (f"; differences under {min(found):.1f} points would go unnoticed" if
-                                     len(found) == 1 or round(min(found), 1) == round(max(found), 1) else
-                                     f"; differences under {min(found):.1f} to {max(found):.1f} points (by K) "
-                                     "would go unnoticed")
-        lines.append(f"- **{d}** ({_test_set_text(tables, test_size, d)}{span}): {verdict}.")
+        lines.append(f"- **{d}** ({_test_set_text(tables, test_size, d)}):")
         for k, cells in columns:
             base = strongest_baseline(cells)
             if base is None:
                 lines.append(f"  - K={k}: no training-free baseline has results, so nothing is tested.")
                 continue
             tested = [c for c in cells if c.comparison]
-            above = beaten[k]
-            below = [c for c in tested if c.comparison.significant and c.comparison.result.difference < 0]
-            level = [c for c in tested if not c.comparison.significant]
+            above = [c for c in tested if c.comparison.significant and c.comparison.result.difference > 0]
+            below = sum(c.comparison.significant and c.comparison.result.difference < 0 for c in tested)
+            untested = sum(c is not base and c.comparison is None for c in cells)
             res = resolution(cells)
             text = [f"  - K={k}: the bar is {base.row} at {100 * base.mean:.2f}"
-                    + (f"; resolution {100 * res:.1f} points (median over {len(tested)} comparisons)."
-                       if not math.isnan(res) else ".")]
-            text.append(f"Significantly above it: {_names(above)}." if above else "Nothing is significantly above it.")
-            if level:
-                text.append(f"Not significantly different: {_names(level)}.")
-            untested = [c.row for c in cells if c is not base and c.comparison is None]
-            if untested:
-                text.append(f"Not tested (other test samples than the bar): {'; '.join(untested)}.")
-            if below:
-                text.append(f"{len(below)} significantly below.")
+                    + (f" (resolution {100 * res:.1f} points)." if not math.isnan(res) else "."),
+                    f"Significantly above it: {_names(above)}." if above else "Nothing is significantly above it.",
+                    f"{len(tested) - len(above) - below} level with it, {below} significantly below"
+                    + (f", {untested} not tested (other test samples than the bar)." if untested else ".")]
             lines.append(" ".join(text))
-    lines += ["", STATISTICS_TEXT + " Per-cell p-values and intervals: the detail table below.", ""]
+    lines += ["", "Statistics: [details.md](details.md#statistics); per-cell intervals and p-values: "
+              f"[details.md](details.md#per-cell-statistics-{subset_name(test_size).split(' (')[0].replace(' ', '-')})."
+              .replace("-(", "-"), ""]
     return "\n".join(lines)
 
 
@@ -327,57 +330,75 @@ def _suffix(test_size: int | None) -> str:
 
 def write_reports(store: ResultStore, out_dir: Path, *, figures: bool = True, features: list[Feature] | None = None,
                   readme: Path | None = None) -> list[Path]:
-    """Render every report from the store into `out_dir`; returns the files written. `features`: the
+    """Render every report from the store into `out_dir`; returns the files written. summary.md is the
+    answer; report.md leads with it, then Table 1, cross-domain and tuning; details.md holds per-cell
+    statistics, subsets, audits and costs; index.html is all three on one page. `features`: the
     configurations summary.md shows besides each method's defaults; `readme`: a file whose text between
     the summary markers is replaced by the summary."""
-    from bench.report import figures as figs  # matplotlib only when figures are drawn
+    from bench.report.html import write_index
 
     records = list(store.records())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = aggregate(records)
     tables.audits = _audits_of(store, records)
-    paper = paper_rows()
+    header = f"Generated by `bench report` from {len(records)} records. AUC x 100 throughout."
+    empty = [] if records else ["The results store holds no records yet: run `bench run` first.", ""]
     written = []
-    summary = "\n".join(["# Does an LLM recommender beat the baselines, really?", "",
-                          f"Generated by `bench report` from {len(records)} records. AUC x 100 throughout.", "",
+    if figures:
+        from bench.report.summary_figure import summary_figure
+
+        written += summary_figure(tables, features or [], out_dir / "summary")
+    picture = ["![Each featured method against the bar](summary.png)", ""] if written else []
+    summary = "\n".join(["# Does an LLM recommender beat the baselines, really?", "", header, "", *empty,
                           *(summary_markdown(tables, size, features or []) for size in tables.test_sizes()),
-                          "" if records else "The results store holds no records yet: run `bench run` first."])
-    (out_dir / "summary.md").write_text(summary)
-    written.append(out_dir / "summary.md")
-    if readme is not None:
-        written.append(write_between_markers(readme, summary))
-    md = ["# TALLRec benchmark report", "",
-          f"Generated by `bench report` from {len(records)} records in the results store. AUC x 100 throughout.", ""]
+                          *picture])
+    md = ["# TALLRec benchmark report", "", header + " Per-cell statistics, test subsets, the test sets' audits "
+          "and costs: [details.md](details.md); how intervals and tests are computed: "
+          "[details.md, Statistics](details.md#statistics).", "", *empty]
+    details = ["# Details", "", header, "", "## Statistics", "", STATISTICS_TEXT, ""]
     tex = ["% Generated by `bench report`. Needs \\usepackage{booktabs}.", ""]
-    if not records:
-        md.append("The results store holds no records yet: run `bench run` first.")
     for size in tables.test_sizes():
-        suffix = _suffix(size)
-        md += [f"## {subset_name(size).capitalize()}", "", answer_markdown(tables, size),
-               table1_markdown(tables, size, paper), gaps_markdown(tables, size)]
-        tex += [table1_latex(tables, size, paper)]
-        if figures:
-            written += figs.auc_vs_k(tables, size, out_dir / f"auc_vs_k{suffix}", paper[2])
-            md += [f"![AUC against K](auc_vs_k{suffix}.png)", ""]
-        if tables.has_cross_domain(size):
-            md.append(cross_domain_markdown(tables, size))
-            tex.append(cross_domain_latex(tables, size))
-            if figures:
-                written += figs.cross_domain(tables, size, out_dir / f"cross_domain{suffix}")
-                md += [f"![Cross-domain AUC](cross_domain{suffix}.png)", ""]
-        if gain := tuning_gain_markdown(tables, size):
-            md.append(gain)
-        if size is None and (protocol := protocol_markdown(tables)):
-            md.append(protocol)
-        md.append(details_markdown(tables, size))
-    md.append(audit_markdown(tables))
+        section = _results_section(tables, size, features or [], out_dir, figures, written, tex)
+        (md if size is None else details).extend(section)
+        details += [gaps_markdown(tables, size), details_markdown(tables, size)]
+    details.append(audit_markdown(tables))
     if records:
-        md.append(cost_markdown(records))
-    for name, text in (("report.md", "\n".join(md)), ("tables.tex", "\n".join(tex)), ("auc.md", auc_table(records))):
+        details.append(cost_markdown(records))
+    for name, text in (("summary.md", summary), ("report.md", "\n".join(md)), ("details.md", "\n".join(details)),
+                       ("tables.tex", "\n".join(tex)), ("auc.md", auc_table(records))):
         (out_dir / name).write_text(text)
         written.append(out_dir / name)
+    written.append(write_index(out_dir, ["summary.md", "report.md", "details.md"]))
+    if readme is not None:
+        written.append(write_between_markers(readme, summary))
     return written
+
+
+def _results_section(tables: Tables, size: int | None, features: list[Feature], out_dir: Path, figures: bool,
+                     written: list[Path], tex: list[str]) -> list[str]:
+    """One test-set group's answer, Table 1, figures, cross-domain and tuning sections (markdown); its
+    LaTeX tables go to `tex` and its figure files to `written`."""
+    from bench.report import figures as figs  # matplotlib only when figures are drawn
+
+    paper, suffix = paper_rows(), _suffix(size)
+    md = [f"## {subset_name(size).capitalize()}", "", summary_markdown(tables, size, features),
+          answer_markdown(tables, size), table1_markdown(tables, size, paper)]
+    tex.append(table1_latex(tables, size, paper))
+    if figures:
+        written += figs.auc_vs_k(tables, size, out_dir / f"auc_vs_k{suffix}", paper[2])
+        md += [f"![AUC against K](auc_vs_k{suffix}.png)", ""]
+    if tables.has_cross_domain(size):
+        md.append(cross_domain_markdown(tables, size))
+        tex.append(cross_domain_latex(tables, size))
+        if figures:
+            written += figs.cross_domain(tables, size, out_dir / f"cross_domain{suffix}")
+            md += [f"![Cross-domain AUC](cross_domain{suffix}.png)", ""]
+    if gain := tuning_gain_markdown(tables, size):
+        md.append(gain)
+    if size is None and (protocol := protocol_markdown(tables)):
+        md.append(protocol)
+    return md
 
 
 SUMMARY_START, SUMMARY_END = "<!-- summary: generated by bench report -->", "<!-- summary end -->"

@@ -151,8 +151,10 @@ def _name(cell: Cell | None) -> str:
     return "—" if cell is None else f"{short_label(cell)} {100 * cell.mean:.2f}"
 
 
-def summary_rows(tables: Tables, test_size: int | None, features: list[Feature]) -> list[dict[str, Any]]:
-    """One dict per (test set, K) with a bar: what summary.md shows."""
+def summary_rows(tables: Tables, test_size: int | None, features: list[Feature], *, every_row: bool = False
+                 ) -> list[dict[str, Any]]:
+    """One dict per (test set, K) with a bar: what summary.md shows. `every_row`: consider every row, not
+    only the featured ones (a run's own answer, where the user chose the rows)."""
     from bench.run import registry
 
     rows = []
@@ -162,7 +164,8 @@ def summary_rows(tables: Tables, test_size: int | None, features: list[Feature])
             bar = strongest_baseline(cells)
             if bar is None:
                 continue
-            shown = [c for c in featured(cells, features) if c is not bar and c.comparison is not None]
+            candidates = cells if every_row else featured(cells, features)
+            shown = [c for c in candidates if c is not bar and c.comparison is not None]
             best = max(shown, key=lambda c: (c.mean, c.row), default=None)
             lms = [c for c in shown if registry.tag(c.method, "family") == "language-model"]
             best_lm = max(lms, key=lambda c: (c.mean, c.row), default=None)
@@ -202,15 +205,15 @@ def summary_markdown(tables: Tables, test_size: int | None, features: list[Featu
     return "\n".join(lines)
 
 
-def answer_line(tables: Tables, test_size: int | None, features: list[Feature]) -> str:
-    """One line for the end of `bench run`: per test set, the bar and what beats it."""
+def answer_line(tables: Tables, test_size: int | None, features: list[Feature], *, every_row: bool = False) -> str:
+    """One line for the end of `bench run`: per test set, the bar and what beats it significantly."""
     parts = []
     for domain in tables.domains():
-        rows = [r for r in summary_rows(tables, test_size, features) if r["domain"] == domain]
+        rows = [r for r in summary_rows(tables, test_size, features, every_row=every_row) if r["domain"] == domain]
         if not rows:
             continue
         bars = "/".join(sorted({r["bar"].row for r in rows}))
         beaten = sorted({short_label(c) for r in rows for c in r["beaten"]})
         parts.append(f"{domain}: the bar is {bars}; " + (f"beaten by {', '.join(beaten)}" if beaten else
-                                                          "nothing featured beats it significantly"))
-    return "Answer: " + "; ".join(parts) + "." if parts else ""
+                                                          "nothing " + ("" if every_row else "featured ") + "beats it significantly"))
+    return f"Answer ({subset_name(test_size)}): " + "; ".join(parts) + "." if parts else ""

@@ -11,6 +11,7 @@ also registers a class in-process (tests' toy methods).
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import math
 from dataclasses import dataclass
@@ -76,6 +77,11 @@ class Method(abc.ABC):
     #: Parameters a report row always names, at their defaults too (an LM row says its model, preset,
     #: precision and score kind, so that a small CPU run cannot pass for the paper's LLaMA-7B row).
     always_labelled: ClassVar[tuple[str, ...]] = ()
+    # Tags for the conformance checks (bench.testing), which read them and keep no list of methods.
+    #: The parameters the checks build it with, as `--param` strings: the fastest run that still exercises it.
+    test_parameters: ClassVar[dict[str, str]] = {}
+    #: Talks to an OpenAI-compatible chat server at its `base_url` parameter: the checks serve one on 127.0.0.1.
+    needs_chat_server: ClassVar[bool] = False
 
     @classmethod
     def resolve(cls, kwargs: dict[str, Any], device: str) -> dict[str, Any]:
@@ -171,11 +177,18 @@ def available() -> dict[str, type[Method]]:
     the `bench.methods` group, the built-in ones included (pyproject.toml names them), so the contract
     never imports its plugins. Method modules import heavy libraries (torch, recbole, openai) inside
     functions, so that listing methods stays fast."""
+    _load_entry_points()
+    return dict(sorted(_REGISTRY.items()))
+
+
+@functools.cache
+def _load_entry_points() -> None:
+    """Once per process: scanning the installed packages' metadata takes milliseconds, and reports ask
+    for tags thousands of times."""
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in _REGISTRY:
             cls = ep.load()
             register(ep.name)(cls)
-    return dict(sorted(_REGISTRY.items()))
 
 
 def tags(cls: type[Method]) -> dict[str, Any]:
