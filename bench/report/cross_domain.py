@@ -1,5 +1,6 @@
-"""The cross-domain tables (Markdown and LaTeX): one per K, a column per (train -> test) pair, for the
-paper's question of whether training on one domain carries over to the other."""
+"""The cross-domain tables, for the paper's question of whether training on one domain carries over to the
+other: in Markdown one per K with a column per (train -> test) pair; in LaTeX one per K and test domain
+(at most three training plans, so it fits a two-column page)."""
 
 from __future__ import annotations
 
