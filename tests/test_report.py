@@ -68,7 +68,8 @@ def _table_lines(md: str) -> dict[str, str]:
 def test_table1_marks_best_baseline_and_significance(tables):
     md = report.table1_markdown(tables, None, report.paper_rows())
     lines = _table_lines(md)
-    tallrec = lines["tallrec[precision=float32]"]  # an LM row says its precision even when the record has none
+    tallrec = lines["tallrec"]  # its precision, float32 even where the record has none, is in the caption
+    assert "Settings every row of a method shares: tallrec: precision=float32." in md
     assert "**" in tallrec.split(" | ")[1] and "↑" in tallrec.split(" | ")[1]  # best and significantly higher
     assert "(n=2)" in tallrec.split(" | ")[1]
     assert "(1 run)" in tallrec.split(" | ")[2]
@@ -134,7 +135,7 @@ def test_the_answer_says_per_domain_whether_anything_beats_the_training_free_bar
     verdicts = {(r["domain"], r["k"]): r["verdict"] for r in summary_rows(tables, None, [])}
     assert verdicts == {("movie", 16): "beaten", ("movie", 64): "beaten", ("book", 16): "holds", ("book", 64): "holds"}
     k16 = next(line for line in text.splitlines() if line.strip().startswith("- K=16: the bar is like-ratio"))
-    assert "Significantly above it: tallrec[precision=float32]" in k16
+    assert "Significantly above it: tallrec (" in k16
     gaps = report.gaps_markdown(tables, None)
     assert "tallrec[precision=float32]: no in-domain result for book K=16, book K=64" in gaps
     assert "tallrec[precision=float32]: a single seed for movie K=64" in gaps
@@ -304,7 +305,7 @@ def test_tied_best_means_are_all_bold_whatever_the_store_order():
 def test_cells_never_compared_are_marked_and_the_answer_says_not_tested():
     recs = [make_record("tallrec", "movie", "movie", 16, 0, signal=0.8, test_size=100)]
     tables = report.aggregate(recs)
-    assert "°" in _table_lines(report.table1_markdown(tables, 100, report.paper_rows()))["tallrec[precision=float32]"]
+    assert "°" in _table_lines(report.table1_markdown(tables, 100, report.paper_rows()))["tallrec"]
     assert "nothing is tested" in report.answer_markdown(tables, 100)
     from bench.report.summary import summary_rows
 
@@ -419,3 +420,24 @@ def test_the_summary_goes_between_the_readme_markers(tmp_path: Path, records):
     readme.write_text("# no markers\n")
     with pytest.raises(BenchError, match="markers"):
         report.write_reports(store, tmp_path / "out", figures=False, readme=readme)
+
+
+def test_no_row_label_is_over_60_characters_and_shared_settings_go_to_the_caption(tmp_path: Path, records):
+    """A label shows what tells its row from the others: the LM's model and precision at their defaults go
+    into a caption sentence, and a label still over 60 characters becomes `method (a)`, spelled out below."""
+    long = make_record("tallrec", "movie", "movie", 16, 0, signal=0.5,
+                       config={"model": "smollm2-135m-instruct", "preset": "cpu", "score": "reference",
+                               "history": "retrieved", "hint": True, "learning_rate": 0.001, "lora_r": 16})
+    store = ResultStore(tmp_path / "store")
+    for r in [*records, long]:
+        store.write(r)
+    report.write_reports(store, tmp_path / "out", figures=False)
+    for name in ("report.md", "details.md"):
+        text = (tmp_path / "out" / name).read_text()
+        firsts = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines()
+                  if line.startswith("| ") and not line.startswith("| train")]
+        assert firsts and max(map(len, firsts)) <= 60, max(firsts, key=len)
+        details_rows = [line.split(" | ")[2] for line in text.splitlines() if line.startswith("| movie → movie")]
+        assert all(len(row) <= 60 for row in details_rows)
+    report_md = (tmp_path / "out" / "report.md").read_text()
+    assert "| tallrec (a) |" in report_md and "(a) tallrec[" in report_md and "hint=True" in report_md

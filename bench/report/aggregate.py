@@ -170,6 +170,7 @@ class Tables:
     cells: dict[tuple, Cell]  # (test_size, train, test, shots, row) -> cell
     audits: dict[str, dict] = field(default_factory=dict)  # test domain -> its audit facts, where stored
     bank: ResampleBank = field(default_factory=ResampleBank)  # every cell's resampled AUCs, computed once
+    labels: dict = field(default_factory=dict)  # test size -> (row -> display label, caption text), once
 
     def test_sizes(self) -> list[int | None]:
         return sorted({k[0] for k in self.cells}, key=lambda s: (s is not None, s or 0))

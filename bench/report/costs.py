@@ -33,10 +33,12 @@ def _distinct(records: list[dict[str, Any]], field_name: str) -> str:
     return ", ".join(sorted({str(r.get(field_name, "?")) for r in records}))
 
 
-def cost_markdown(records: list[dict[str, Any]]) -> str:
+def cost_markdown(records: list[dict[str, Any]], display: dict[str, str] | None = None) -> str:
     """Seconds per cell and where they were measured: fit, scoring, and the cell's wall time (its scoring
     plus its share of a fit that served several test domains), mean over the cell's seeds. A fit reused
-    from an earlier run shows the time recorded when it was made, marked with *."""
+    from an earlier run shows the time recorded when it was made, marked with *. `display`: row -> the
+    label the tables show (bench/report/labels.py)."""
+    display = display or {}
     labels = row_labels(records)
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
@@ -49,14 +51,14 @@ def cost_markdown(records: list[dict[str, Any]]) -> str:
              "a fit made by an earlier run and reused, such as a tuned adapter scored on another test set: "
              "the time recorded when it was made), `score` (the test set), `wall` (score plus the cell's "
              "share of the fit, as spent by the run that wrote the record). Measured where each record says; "
-             "a shared machine makes these noisy." + (f" Every cell of {', '.join(cheap)} took under a second "
+             "a shared machine makes these noisy." + (f" Every cell of {', '.join(display.get(c, c) for c in cheap)} took under a second "
                                                        "and is not listed." if cheap else ""), "",
              "| method | train → test | test samples | K | seeds | fit s | score s | wall s | device | machine |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for (row, train, test, _, shots), rs in sorted(groups.items(), key=lambda kv: (_row_sort_key(kv[0][0]), kv[0][1:])):
         fits = [_fit_seconds(r) for r in rs]
         fit_text = _mean_seconds([f for f, _ in fits]) + ("*" if any(reused for _, reused in fits) else "")
-        lines.append(f"| {row} | {train} → {test} | {rs[0]['n_test']} | {shots} | {len(rs)} | {fit_text} | "
+        lines.append(f"| {display.get(row, row)} | {train} → {test} | {rs[0]['n_test']} | {shots} | {len(rs)} | {fit_text} | "
                      f"{_mean_seconds([r.get('score_seconds') for r in rs])} | "
                      f"{_mean_seconds([r.get('wall_seconds') for r in rs])} | {_distinct(rs, 'device')} | "
                      f"{_distinct(rs, 'machine')} |")

@@ -5,6 +5,7 @@ other: in Markdown one per K with a column per (train -> test) pair; in LaTeX on
 from __future__ import annotations
 
 from bench.report.aggregate import Tables
+from bench.report.labels import table_labels
 from bench.report.text import (
     LATEX_FIT,
     cell_text,
@@ -27,13 +28,15 @@ def cross_domain_markdown(tables: Tables, test_size: int | None) -> str:
     lines = [f"### Cross-domain AUC x 100, {subset_name(test_size)}", "",
              "Trained on one domain (or both: K shots from each), tested on each; mean ± std over seeds "
              "(n = distinct runs). 'n/a': the method cannot score a domain it was not trained on (item ids do "
-             "not carry over).", ""]
+             "not carry over). " + table_labels(tables, test_size)[1], ""]
+    labels = table_labels(tables, test_size)[0]
     for k in tables.shots(test_size):
         rows = [r for r in tables.rows(test_size) if any(tables.get(test_size, a, b, k, r) for a, b in pairs)]
         lines += [f"K = {k}", "", "| method | " + " | ".join(f"{a} → {b}" for a, b in pairs) + " |",
                   "|---" * (len(pairs) + 1) + "|"]
         for r in rows:
-            lines.append(f"| {r} | " + " | ".join(cell_text(tables.get(test_size, a, b, k, r)) for a, b in pairs) + " |")
+            lines.append(f"| {labels[r]} | " + " | ".join(cell_text(tables.get(test_size, a, b, k, r)) for a, b in pairs)
+                         + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -45,6 +48,7 @@ def cross_domain_latex(tables: Tables, test_size: int | None) -> str:
     pairs = _cross_columns(tables, test_size)
     tests = [t for t in dict.fromkeys(b for _, b in pairs) if any(a != t for a, b in pairs if b == t)]
     out = list(LATEX_FIT)
+    labels, note = table_labels(tables, test_size)
     for k in tables.shots(test_size):
         for t in tests:
             cols = [(a, b) for a, b in pairs if b == t]
@@ -54,13 +58,13 @@ def cross_domain_latex(tables: Tables, test_size: int | None) -> str:
                 continue
             caption = (f"Cross-domain AUC x 100, K={k}, tested on {t}, {subset_name(test_size)}: trained on "
                        "the first domain (both: K shots from each), tested on the second; mean ± std over "
-                       "seeds. n/a: not applicable.")
+                       f"seeds. n/a: not applicable. {note}").rstrip()
             header = " & ".join(f"{latex_escape(a)} $\\to$ {latex_escape(b)}" for a, b in cols)
             tabular = [f"\\begin{{tabular}}{{l{'c' * len(cols)}}}", "\\toprule", f"method & {header} \\\\",
                        "\\midrule"]
             for r in rows:
                 values = [cell_text(tables.get(test_size, a, b, k, r), latex=True) for a, b in cols]
-                tabular.append(latex_label(r) + " & " + " & ".join(values) + " \\\\")
+                tabular.append(latex_label(labels[r]) + " & " + " & ".join(values) + " \\\\")
             tabular += ["\\bottomrule", "\\end{tabular}"]
             out += ["", *latex_float(latex_caption(caption), tabular, caption_length=len(caption))]
     return "\n".join(out) + "\n"

@@ -38,6 +38,7 @@ from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from bench.report.labels import table_labels  # noqa: E402
 from bench.report.styles import (  # noqa: E402
     EXTRA_PLAN_STYLES,
     PLAN_STYLES,
@@ -169,8 +170,10 @@ def draw_auc_vs_k(tables: Tables, test_size: int | None, paper: list[PaperRow]) 
     if not groups:
         return _empty(plt.figure(figsize=(6, 2)), f"{title}: no in-domain results")
 
+    shown = table_labels(tables, test_size)[0]
+
     def entries(name: str, members: list[str]) -> list[str]:
-        labels = [_wrap(r, 38) for r in members]
+        labels = [_wrap(shown[r], 38) for r in members]
         return labels + ([_wrap(PAPER_LABEL, 38)] if paper_row and name == "language models" else [])
 
     heights = [max(2.3, 0.2 * sum(1 + e.count("\n") for e in entries(*g)) + 0.55) for g in groups]
@@ -298,7 +301,8 @@ def draw_cross_domain(tables: Tables, test_size: int | None) -> Figure:
             ax.grid(axis="x", alpha=0.3)
             ax.tick_params(labelsize=7.5)
     ax = axes[0][0]
-    ax.set_yticks(range(len(rows)), [_wrap(r, 44) for r in rows], fontsize=7.5)
+    shown = table_labels(tables, test_size)[0]
+    ax.set_yticks(range(len(rows)), [_wrap(shown[r], 44) for r in rows], fontsize=7.5)
     ax.set_ylim(len(rows) - 0.5, -0.5)  # first row on top
     ax.tick_params(axis="y", length=0)
     ax.set_xlim(x_lo, x_hi)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from bench.report.aggregate import Tables
+from bench.report.labels import table_labels
 
 PAIR = ("movie", "movie-temporal")
 
@@ -56,6 +57,7 @@ def protocol_markdown(tables: Tables) -> str:
              "sets differ (other users, later in time), so read the gaps, not the raw AUCs.", "",
              "| method | " + " | ".join(f"K={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
     sentences = []
+    labels = table_labels(tables, None)[0]
     for row in rows:
         cells, moves = [], []
         for k in ks:
@@ -64,10 +66,10 @@ def protocol_markdown(tables: Tables) -> str:
             cells.append(f"{_text(a)} / {_text(b)}" + ("" if row == anchor else f" ({_gap(ga)} / {_gap(gb)})"))
             if not math.isnan(gb - ga):
                 moves.append(gb - ga)
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        lines.append(f"| {labels[row]} | " + " | ".join(cells) + " |")
         if row != anchor and moves:
             mean_move = sum(moves) / len(moves)
-            sentences.append(f"{row} {mean_move:+.2f}")
+            sentences.append(f"{labels[row]} {mean_move:+.2f}")
     anchor_moves = [_mean(tables, PAIR[1], k, anchor) - _mean(tables, PAIR[0], k, anchor) for k in ks]
     anchor_move = sum(anchor_moves) / len(anchor_moves)
     lines += ["", f"What the protocol changes (each method's gap to {anchor}, movie-temporal minus movie, mean "

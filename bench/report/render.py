@@ -48,6 +48,7 @@ from bench.report.aggregate import (
 )
 from bench.report.costs import cost_markdown
 from bench.report.cross_domain import cross_domain_latex, cross_domain_markdown
+from bench.report.labels import short_label, table_labels
 from bench.report.paper import PaperRow, paper_block, paper_rows, paper_text
 from bench.report.protocol import protocol_markdown
 from bench.report.summary import Feature, summary_markdown
@@ -121,8 +122,8 @@ def table1_caption(tables: Tables, test_size: int | None, source: str) -> str:
             "training-free baseline of the column; ↑/↓ significantly higher/lower mean AUC than it (paired "
             f"cluster bootstrap over users, Holm-corrected per column, p < {ALPHA}); no mark: not significant; "
             "° not tested (no training-free baseline in the column, or other test samples than it). "
-            "LM rows name their model, preset, precision and score kind; other rows their non-default "
-            "parameters. 'not run': no record; 'n/a': the method does not apply." + paper)
+            "Rows name the settings away from their method's defaults. 'not run': no record; 'n/a': the method "
+            "does not apply." + paper + " " + table_labels(tables, test_size)[1]).rstrip()
 
 
 def _our_values(tables: Tables, test_size: int | None, row: str, cols, latex: bool) -> list[str]:
@@ -142,8 +143,10 @@ def table1_markdown(tables: Tables, test_size: int | None, paper: tuple[str, lis
     lines = [f"### Table 1: in-domain AUC x 100, {subset_name(test_size)}", "",
              table1_caption(tables, test_size, source), "",
              "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    labels = table_labels(tables, test_size)[0]
     for row in _in_domain_rows(tables, test_size):
-        lines.append(f"| {row} | " + " | ".join(_our_values(tables, test_size, row, cols, latex=False)) + " |")
+        lines.append(f"| {labels[row]} | " + " | ".join(_our_values(tables, test_size, row, cols, latex=False))
+                     + " |")
     block = paper_block(test_size, prows)
     if block:
         lines.append("| *published in the paper (not computed here)* |" + " |" * len(cols))
@@ -178,10 +181,11 @@ def _table1_latex_domain(tables: Tables, test_size: int | None, domain: str, col
                f" & \\multicolumn{{{len(cols)}}}{{c}}{{{latex_escape(domain)}}} \\\\",
                f"\\cmidrule(lr){{2-{len(cols) + 1}}}",
                "method & " + " & ".join(f"K={k}" for _, k in cols) + " \\\\", "\\midrule"]
+    labels = table_labels(tables, test_size)[0]
     for row in _in_domain_rows(tables, test_size):
         if any(tables.get(test_size, d, d, k, row) for d, k in cols):
             values = _our_values(tables, test_size, row, cols, True)
-            tabular.append(latex_label(row) + " & " + " & ".join(values) + " \\\\")
+            tabular.append(latex_label(labels[row]) + " & " + " & ".join(values) + " \\\\")
     if block:
         tabular += ["\\midrule", f"\\multicolumn{{{len(cols) + 1}}}{{l}}"
                     "{\\emph{published in the paper (not computed here)}} \\\\"]
@@ -203,6 +207,9 @@ def details_markdown(tables: Tables, test_size: int | None) -> str:
              "count in brackets), mean over runs; not defined where every user has one sample (book).", "",
              "| train → test | K | method | AUC x 100 | runs (seeds) | 95% interval | UAUC x 100 (users) | vs | "
              "ΔAUC x 100 | 95% interval of Δ | p | p (Holm) | resolution |", "|---" * 13 + "|"]
+    labels, note = table_labels(tables, test_size)
+    if note:
+        lines.insert(3, note + "\n")
     for key in sorted((k for k in tables.cells if k[0] == test_size),
                       key=lambda k: (k[1] != k[2], k[2], k[1], k[3], _row_sort_key(k[4]))):
         cell = tables.cells[key]
@@ -217,13 +224,14 @@ def details_markdown(tables: Tables, test_size: int | None) -> str:
         mean = f"{100 * cell.mean:.2f}" if cell.records else cell_text(cell)
         u = f"{100 * cell.uauc[0]:.2f} ({cell.uauc[1]})" if cell.uauc and cell.uauc[1] else "—"
         runs = f"{len(cell.runs)} ({len(cell.records)})" if cell.records else "0"
-        lines.append(f"| {cell.train} → {cell.test} | {cell.shots} | {cell.row} | {mean} | {runs} | "
+        lines.append(f"| {cell.train} → {cell.test} | {cell.shots} | {labels[cell.row]} | {mean} | {runs} | "
                      f"{interval_text(cell.interval)} | {u} | " + " | ".join(test) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _names(cells: list[Cell]) -> str:
-    return "; ".join(f"{c.row} ({100 * c.mean:.2f}, Δ {100 * c.comparison.result.difference:+.2f})" for c in cells)
+    return "; ".join(f"{short_label(c)} ({100 * c.mean:.2f}, Δ {100 * c.comparison.result.difference:+.2f})"
+                     for c in cells)
 
 
 def answer_markdown(tables: Tables, test_size: int | None) -> str:
@@ -246,7 +254,7 @@ def answer_markdown(tables: Tables, test_size: int | None) -> str:
             below = sum(c.comparison.significant and c.comparison.result.difference < 0 for c in tested)
             untested = sum(c is not base and c.comparison is None for c in cells)
             res = resolution(cells)
-            text = [f"  - K={k}: the bar is {base.row} at {100 * base.mean:.2f}"
+            text = [f"  - K={k}: the bar is {short_label(base)} at {100 * base.mean:.2f}"
                     + (f" (resolution {100 * res:.1f} points)." if not math.isnan(res) else "."),
                     f"Significantly above it: {_names(above)}." if above else "Nothing is significantly above it.",
                     f"{len(tested) - len(above) - below} level with it, {below} significantly below"
@@ -368,7 +376,8 @@ def write_reports(store: ResultStore, out_dir: Path, *, figures: bool = True, fe
         details += [gaps_markdown(tables, size), details_markdown(tables, size)]
     details.append(audit_markdown(tables))
     if records:
-        details.append(cost_markdown(records))
+        shown = {row: label for size in tables.test_sizes() for row, label in table_labels(tables, size)[0].items()}
+        details.append(cost_markdown(records, shown))
     for name, text in (("summary.md", summary), ("report.md", "\n".join(md)), ("details.md", "\n".join(details)),
                        ("tables.tex", "\n".join(tex)), ("auc.md", auc_table(records))):
         (out_dir / name).write_text(text)

@@ -9,7 +9,6 @@ several configurations of one method, the one that scored best on the test set w
 
 from __future__ import annotations
 
-import functools
 import math
 import tomllib
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.report.aggregate import Cell, Tables, resolution, strongest_baseline
+from bench.report.labels import default_config, shared_settings, short_label
 from bench.report.text import subset_name
 
 RULE = ("Which configuration stands for a method never depends on test AUC: each method at its defaults (as "
@@ -66,23 +66,12 @@ def read_features(specs: list[str]) -> list[Feature]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
-def _default_config(method: str) -> dict[str, Any] | None:
-    """The result config of `method` built with no parameters for a CPU, or None if it cannot be."""
-    from bench.run import registry
-
-    try:
-        return registry.build(method, {}, "cpu").result_config()
-    except Exception:  # a plugin that cannot be built here (not installed, needs a key): no default row
-        return None
-
-
 def _configured_as(cell: Cell, values: dict[str, str]) -> bool:
     """The cell's settings are `values` and, for everything else, its method's CPU defaults (a setting
     a report row always names, such as an LM's model, at its default value)."""
     from bench.run import registry
 
-    cls, default = registry.available().get(cell.method), _default_config(cell.method)
+    cls, default = registry.available().get(cell.method), default_config(cell.method)
     if cls is None or default is None:
         return False
     config = cell.records[0]["config"]
@@ -105,38 +94,6 @@ def at_defaults(cell: Cell) -> bool:
 
 def featured(cells: list[Cell], features: list[Feature]) -> list[Cell]:
     return [c for c in cells if c.records and (at_defaults(c) or any(f.matches(c) for f in features))]
-
-
-def short_label(cell: Cell) -> str:
-    """The row without what its method's rows share at their defaults (model, precision): those go to
-    the caption (`shared_settings`)."""
-    from bench.run import registry
-
-    cls, default = registry.available().get(cell.method), _default_config(cell.method) or {}
-    if cls is None:
-        return cell.row
-    shown = {k: v for k, v in cls.label_config(cell.records[0]["config"]).items()
-             if not (k in cls.always_labelled and (default.get(k) == v or (k == "precision" and v == "float32")))}
-    return f"{cell.method}[{', '.join(f'{k}={v}' for k, v in shown.items())}]" if shown else cell.method
-
-
-def shared_settings(cells: list[Cell]) -> str:
-    """What `short_label` leaves out, per method, in one sentence (an embedded model says what it is)."""
-    from bench.lm.models import model_note
-    from bench.run import registry
-
-    parts = {}
-    for cell in cells:
-        cls = registry.available().get(cell.method)
-        if cls is None or not cls.always_labelled:
-            continue
-        config = cls.label_config(cell.records[0]["config"])
-        hidden = {k: v for k, v in config.items() if k in cls.always_labelled and f"{k}={v}" not in short_label(cell)}
-        if hidden:
-            parts.setdefault(cell.method, hidden)
-    notes = {model_note(v["model"]) for v in parts.values() if "model" in v}
-    text = "; ".join(f"{m}: " + ", ".join(f"{k}={v}" for k, v in h.items()) for m, h in sorted(parts.items()))
-    return (f"Settings the rows share: {text}. " + " ".join(f"Model {n}." for n in sorted(notes))) if text else ""
 
 
 def _delta(cell: Cell | None) -> str:

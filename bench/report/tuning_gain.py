@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.report.aggregate import ALPHA, Cell, Tables, compared, scored_alike
+from bench.report.labels import table_labels
 from bench.report.text import subset_name
 from bench.run import registry
 
@@ -52,9 +53,12 @@ def tuning_gain_markdown(tables: Tables, test_size: int | None) -> str:
              "draws, however it is computed.", "",
              "| train → test | K | tuned row | tuned | untuned | ΔAUC x 100 | 95% interval of Δ | p (Holm) |",
              "|---" * 8 + "|"]
+    labels, note = table_labels(tables, test_size)
+    if note:
+        lines.insert(3, note + "\n")
     for (tuned, base), comparison in zip(pairs, comparisons, strict=True):
         r, runs = comparison.result, len(tuned.runs)
-        lines.append(f"| {tuned.train} → {tuned.test} | {tuned.shots} | {tuned.row} | {100 * tuned.mean:.2f} "
+        lines.append(f"| {tuned.train} → {tuned.test} | {tuned.shots} | {labels[tuned.row]} | {100 * tuned.mean:.2f} "
                      f"({runs} run{'s' if runs > 1 else ''}) | {100 * base.mean:.2f} | {100 * r.difference:+.2f} | "
                      f"[{100 * r.low:+.2f}, {100 * r.high:+.2f}] | {comparison.p_holm:.2g} |")
     above = sum(c.significant and c.result.difference > 0 for c in comparisons)
