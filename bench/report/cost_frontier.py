@@ -7,7 +7,7 @@ compute, on a log axis, and the Pareto front through it: the configurations that
 both counts (at most the same cost and at least the same AUC, better on one). Whatever lies below and to
 the right of the front buys less AUC for more compute than something already drawn.
 
-The cost of a cell (`cell_cost`, `cost_column`) is its fit plus scoring seconds per 1000 test samples,
+The cost of a cell (bench/report/costs.py: `cell_cost`, `cost_column`) is its fit plus scoring seconds per 1000 test samples,
 mean over its seeds, as measured on the machine that ran it:
   * a fit reused from an earlier run (a kept tallrec adapter) counts the training time recorded when it
     was made (`method_extra.train_seconds`), as the cost table does (bench/report/costs.py);
@@ -28,13 +28,13 @@ mean over its seeds, as measured on the machine that ran it:
 
 What is drawn: one point per (row, K), not one per row averaged over K. The AUC of a trained method moves
 with K (din, stack and tallrec gain several points from 16 to 256 shots) and so can its fit; an average
-over K is a point no run ever reached, and it would hide that the front's K=64 cell can beat its own
-K=256 one. K is the marker's size (a K-blind method draws its points on one level); colour is the
-method (`styles.row_styles`, as in the other figures); the marker's shape is the machine the cell ran
-on (the records' `machine` strings are named in the legend), with a star for a cell whose seeds ran on
-different machines, so costs measured on different hardware are never mistaken for each other. Points on
-the front are drawn opaque with a dark edge and labelled with a short row label (the method and its
-non-default settings) and K; the front itself is a staircase. The other points are faded.
+over K is a point no run ever reached, and it would hide that a method's K=64 cell can beat its own
+K=256 one on both counts. K is the marker's size (a K-blind method draws its points on one level);
+colour is the method (`styles.row_styles`, as in the other figures); the marker's shape is the machine
+the cell ran on (the records' `machine` strings are named in the legend), with a star for a cell whose
+seeds ran on different machines, so costs measured on different hardware are never mistaken for each
+other. Points on the front are drawn opaque with a dark edge and labelled with a short row label (the
+method and its non-default settings) and K; the front itself is a staircase. The other points are faded.
 """
 
 from __future__ import annotations
@@ -49,13 +49,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
-from bench.report.costs import _fit_seconds  # noqa: E402 - the one rule for a reused fit's cost
+from bench.report.costs import CellCost, cell_cost, in_domain  # noqa: E402
+from bench.report.labels import MAX_LABEL, table_labels  # noqa: E402
 from bench.report.styles import ordered_rows, row_styles  # noqa: E402
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ MAX_PIXELS = 2000  # no side of the PNG is longer
 CHANCE = 50.0
 CHANCE_COLOUR = "#8c8c8c"
 FRONT_COLOUR = "#333333"
-MAX_LABEL = 59  # characters of a point's label on the front
+X_LABEL = "fit + scoring seconds per 1000 test samples (log scale)"
 #: The marker of each machine, in order of first appearance; a cell whose seeds ran on several: a star.
 MACHINE_MARKERS = ("o", "s", "^", "D", "v", "P", "h", "<", ">", "p")
 MIXED_MARKER = "*"
@@ -80,80 +80,6 @@ K_SIZES = (5.0, 7.5, 10.5, 13.0)
 # Costs
 
 
-@dataclass(frozen=True)
-class CellCost:
-    """What one cell cost: compute seconds per 1000 test samples (mean over the records that measured
-    it), where, and API dollars per 1000 test samples where the records carry them."""
-
-    seconds: float
-    machines: tuple[str, ...]  # every machine (with its device, if not the CPU) the cell's records ran on
-    measured: int  # records whose cost is known
-    records: int  # records in the cell
-    dollars: float | None = None
-
-
-def machine_of(record: dict[str, Any]) -> str:
-    """Where a record ran: its `machine` string (which names the GPU of a CUDA run), and its device
-    where that is not the CPU and the string does not already say so."""
-    where = str(record.get("machine") or "machine not recorded")
-    device = record.get("device")
-    return f"{where}, {device}" if device and device != "cpu" and "GPU" not in where else where
-
-
-def record_seconds(record: dict[str, Any]) -> float | None:
-    """A record's fit plus scoring seconds per 1000 test samples; None when it measured neither, or
-    when it reused every score from a cache (its scoring cost was paid by another cell)."""
-    fit, _ = _fit_seconds(record)
-    score = record.get("score_seconds")
-    n = record.get("n_test") or len(record.get("sample_ids") or ())
-    if fit is None or score is None or not n:
-        return None
-    extra = record.get("method_extra") or {}
-    reused, scored = extra.get("reused_scores"), extra.get("scored_prompts")
-    if reused:
-        if not scored:
-            return None
-        score *= (scored + reused) / scored
-    return (fit + score) * 1000 / n
-
-
-def record_dollars(record: dict[str, Any]) -> float | None:
-    """A record's API dollars per 1000 test samples (`method_extra.cost_usd`), where recorded."""
-    dollars = (record.get("method_extra") or {}).get("cost_usd")
-    n = record.get("n_test") or len(record.get("sample_ids") or ())
-    if not isinstance(dollars, int | float) or isinstance(dollars, bool) or not n:
-        return None
-    return dollars * 1000 / n
-
-
-def cell_cost(cell: Cell) -> CellCost | None:
-    """The cell's cost (see the module docstring); None when no record of it measured one."""
-    seconds = [s for r in cell.records if (s := record_seconds(r)) is not None]
-    if not seconds:
-        return None
-    dollars = [d for r in cell.records if (d := record_dollars(r)) is not None]
-    machines = tuple(sorted({machine_of(r) for r in cell.records}))
-    return CellCost(float(np.mean(seconds)), machines, len(seconds), len(cell.records),
-                    float(np.mean(dollars)) if dollars else None)
-
-
-def _in_domain(tables: Tables, test_size: int | None) -> dict[tuple[str, str, int], Cell]:
-    """(test set, row, K) -> the in-domain cell with records, for one test subset."""
-    return {(k[2], k[4], k[3]): c for k, c in tables.cells.items()
-            if k[0] == test_size and k[1] == k[2] and c.records}
-
-
-def cost_column(tables: Tables, test_size: int | None = None) -> dict[tuple[str, str, int], float]:
-    """(test set, row, K) -> the in-domain cell's compute, fit plus scoring seconds per 1000 test samples
-    (mean over its seeds, on the machine that ran it), for a summary table's cost column. Cells without a
-    measured cost are absent. Not clipped at COST_FLOOR: a table can print '<0.01'."""
-    found = {}
-    for key, cell in _in_domain(tables, test_size).items():
-        if (cost := cell_cost(cell)) is not None:
-            found[key] = cost.seconds
-    return found
-
-
 # ---------------------------------------------------------------------------------------------
 # The front
 
@@ -163,7 +89,8 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     and an AUC at least its own, better on one. Equal points are all on the front. In input order."""
     front = []
     for i, (cost, auc) in enumerate(points):
-        beaten = any(c <= cost and a >= auc and (c < cost or a > auc) for j, (c, a) in enumerate(points) if j != i)
+        beaten = any(c <= cost and a >= auc and (c < cost or a > auc)
+                     for j, (c, a) in enumerate(points) if j != i)
         if not beaten:
             front.append(i)
     return front
@@ -197,7 +124,7 @@ class Panel:
 def panels(tables: Tables, test_size: int | None = None) -> list[Panel]:
     """One panel per in-domain test set with a cell whose cost is known, in the report's domain order;
     the front computed on costs clipped at COST_FLOOR."""
-    cells = _in_domain(tables, test_size)
+    cells = in_domain(tables, test_size)
     found = []
     for test in tables.domains():
         points, unmeasured = [], []
@@ -224,31 +151,7 @@ def front_rows(tables: Tables, test_size: int | None = None) -> dict[str, list[t
 # Labels
 
 
-def short_label(cell: Cell) -> str:
-    """The method and the settings of the cell's configuration that are not at the method's defaults (a
-    row label names an LM's model, preset, precision and score kind even at their defaults), at most
-    MAX_LABEL characters: booleans that are on are named alone when it is too long, then it is cut."""
-    from bench.run import registry
-
-    config = cell.records[0]["config"]
-    cls = registry.available().get(cell.method)
-    if cls is None:
-        shown = dict(sorted(config.items()))
-    else:
-        defaults = cls.label_config({n: p.default for n, p in cls.parameters().items()})
-        shown = {k: v for k, v in cls.label_config(config).items() if k not in defaults or defaults[k] != v}
-
-    def text(compact: bool) -> str:
-        parts = [k if compact and v is True else f"{k}={v}" for k, v in shown.items()]
-        return f"{cell.method}[{', '.join(parts)}]" if parts else cell.method
-
-    label = text(False)
-    if len(label) > MAX_LABEL:
-        label = text(True)
-    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 2] + "…]"
-
-
-def _front_labels(front: list[Point]) -> list[tuple[Point, str]]:
+def _front_labels(front: list[Point], shown: dict[str, str]) -> list[tuple[Point, str]]:
     """One label per group of front points of one row that coincide (a K-blind method: same AUC, same
     clipped cost), naming their K values; at most MAX_LABEL characters."""
     groups: dict[tuple, list[Point]] = {}
@@ -257,7 +160,7 @@ def _front_labels(front: list[Point]) -> list[tuple[Point, str]]:
     labels = []
     for members in groups.values():
         ks = "/".join(str(p.shots) for p in sorted(members, key=lambda p: p.shots))
-        base = short_label(members[0].cell)
+        base = shown[members[0].cell.row]
         tail = f", K={ks}"
         if len(base) + len(tail) > MAX_LABEL:
             base = base[: MAX_LABEL - len(tail) - 2] + "…]"
@@ -301,8 +204,10 @@ def _place_labels(fig: Figure, ax, labels: list[tuple[Point, str]], points: list
                            ha=ha, va=va, fontsize=7, color="#111111", zorder=6, gid="front-label",
                            bbox={"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none",
                                  "alpha": 0.75},
+                           # the leader leaves the label's corner nearest the point
                            arrowprops={"arrowstyle": "-", "color": "#777777", "linewidth": 0.6, "shrinkA": 0,
-                                       "shrinkB": 4} if far else None, annotation_clip=False)
+                                       "shrinkB": 4, "relpos": (float(ha == "right"), float(va == "top"))}
+                           if far else None, annotation_clip=False)
 
     for point, text in sorted(labels, key=lambda pl: (pl[0].auc, -pl[0].drawn_cost)):
         chosen, fallback = None, None
@@ -319,7 +224,7 @@ def _place_labels(fig: Figure, ax, labels: list[tuple[Point, str]], points: list
         ann = put(point, text, chosen or fallback or spots[0], leader=False)
         placed.append(ann.get_window_extent(renderer))
         ann.remove()
-        put(point, text, chosen or fallback or spots[0])
+        put(point, text, chosen or fallback or spots[0]).set_in_layout(False)  # placed: keep the layout
 
 
 def _panel_grid(n: int) -> tuple[int, int]:
@@ -334,6 +239,7 @@ def draw_cost_frontier(tables: Tables, test_size: int | None = None) -> Figure |
     if not found:
         return None
     styles = row_styles(tables, test_size)
+    shown = table_labels(tables, test_size)[0]
     order = {r: i for i, r in enumerate(ordered_rows(tables, test_size))}
     shots = sorted({p.shots for panel in found for p in panel.points})
     size = {k: K_SIZES[min(i, len(K_SIZES) - 1)] for i, k in enumerate(shots)}
@@ -348,7 +254,7 @@ def draw_cost_frontier(tables: Tables, test_size: int | None = None) -> Figure |
     nrows, ncols = _panel_grid(len(found))
     panel_w, panel_h = 6.0, 4.3
     width = panel_w * ncols + 0.6
-    key_h = 1.5
+    key_h = 1.5 if ncols > 1 else 2.7  # one column of panels: the machines under the methods, not beside
     fig = plt.figure(figsize=(width, panel_h * nrows + 1.3 + key_h), layout="constrained")
     top, key = fig.subfigures(2, 1, height_ratios=[panel_h * nrows + 1.3, key_h])
     axes = top.subplots(nrows, ncols, sharex=True, squeeze=False)
@@ -362,7 +268,9 @@ def draw_cost_frontier(tables: Tables, test_size: int | None = None) -> Figure |
         ax.set_xscale("log")
         ax.set_xlim(x_lo, x_hi)
         aucs = [p.auc for p in panel.points]
-        y_lo, y_hi = min(aucs + [CHANCE]) - 2.5, max(aucs + [CHANCE]) + 5.0
+        y_lo, top = min(aucs + [CHANCE]) - 2.5, max(aucs + [CHANCE])
+        # room above the front for a column of its labels (one line of each about 4% of the panel)
+        y_hi = min(101.5, top + (top - y_lo) * min(0.4, 0.05 * (len(_front_labels(panel.front, shown)) + 1)))
         ax.set_ylim(y_lo, y_hi)
         ax.axhline(CHANCE, color=CHANCE_COLOUR, linewidth=1.0, zorder=1)
         ax.axvspan(x_lo, COST_FLOOR, color="#f0f0f0", zorder=0, linewidth=0)
@@ -375,7 +283,8 @@ def draw_cost_frontier(tables: Tables, test_size: int | None = None) -> Figure |
             grow = 1.35 if shape == MIXED_MARKER else 1.0
             ax.plot([p.drawn_cost], [p.auc], linestyle="none", marker=shape,
                     markersize=size[p.shots] * grow * (1.15 if front else 1.0),
-                    color=colour, alpha=1.0 if front else 0.45, markeredgecolor="#111111" if front else colour,
+                    color=colour, alpha=1.0 if front else 0.45,
+                    markeredgecolor="#111111" if front else colour,
                     markeredgewidth=0.9 if front else 0.0, zorder=4 if front else 3,
                     gid=f"{'front' if front else 'point'}:{p.row}:K={p.shots}")
             if p.cost.dollars is not None:
@@ -402,24 +311,24 @@ def draw_cost_frontier(tables: Tables, test_size: int | None = None) -> Figure |
         ax.set_xticklabels([f"≤{d:g}" if d == COST_FLOOR else f"{d:g}" for d in decades])
         ax.set_ylabel("AUC x 100 (mean over seeds)", fontsize=8.5)
     for ax in axes[-1]:
-        ax.set_xlabel("fit + scoring seconds per 1000 test samples (log scale)", fontsize=8.5)
+        ax.set_xlabel(X_LABEL, fontsize=8.5)
     for c in range(ncols):  # a panel above an empty slot shows its own cost labels
         filled = [r for r in range(nrows) if r * ncols + c < len(found)]
         if filled and filled[-1] != nrows - 1:
             axes[filled[-1]][c].tick_params(labelbottom=True)
-            axes[filled[-1]][c].set_xlabel("fit + scoring seconds per 1000 test samples (log scale)", fontsize=8.5)
+            axes[filled[-1]][c].set_xlabel(X_LABEL, fontsize=8.5)
 
-    _legend(key, found, styles, order, size, machines, marker, mixed)
+    _legend(key, found, styles, order, size, machines, marker, mixed, stacked=ncols == 1)
     _caption(fig, found, width, test_size, dollars_shown)
     fig.canvas.draw()  # the layout settled: place the front's labels
     for ax, panel in zip(axes.flat, found, strict=False):
-        _place_labels(fig, ax, _front_labels(panel.front), panel.points)
+        _place_labels(fig, ax, _front_labels(panel.front, shown), panel.points)
     return fig
 
 
-def _legend(key, found, styles, order, size, machines, marker, mixed) -> None:
+def _legend(key, found, styles, order, size, machines, marker, mixed, stacked: bool) -> None:
     """Under the panels (`key`, a subfigure): methods (colour), K (size) and the front on the left, the
-    machines (shape) on the right."""
+    machines (shape) on the right, or under them when `stacked`."""
     methods: dict[str, str] = {}
     rows = sorted({p.row for panel in found for p in panel.points}, key=lambda r: order.get(r, 0))
     cells = {p.row: p.cell for panel in found for p in panel.points}
@@ -428,19 +337,23 @@ def _legend(key, found, styles, order, size, machines, marker, mixed) -> None:
         methods.setdefault(cells[r].method, style.colour if style else "#444444")
     handles = [Line2D([], [], linestyle="none", marker="o", color=c, markersize=7) for c in methods.values()]
     labels = list(methods)
-    handles += [Line2D([], [], linestyle="none", marker="o", color="#777777", markersize=s) for s in size.values()]
+    handles += [Line2D([], [], linestyle="none", marker="o", color="#777777", markersize=s)
+                for s in size.values()]
     labels += [f"K = {k}" for k in size]
     handles.append(Line2D([], [], color=FRONT_COLOUR, linewidth=1.1, linestyle=(0, (4, 2)), marker="o",
                           markersize=6, markerfacecolor="#bbbbbb", markeredgecolor="#111111"))
     labels.append("Pareto front (dark edge: on it)")
-    key.legend(handles, labels, loc="upper left", ncol=math.ceil(len(labels) / 5), fontsize=7.5, frameon=False,
+    key.legend(handles, labels, loc="upper left", ncol=math.ceil(len(labels) / 5), fontsize=7.5,
+               frameon=False,
                title="colour = method, size = K", title_fontsize=8, alignment="left")
-    shapes = [Line2D([], [], linestyle="none", marker=marker[m], color="#555555", markersize=7) for m in machines]
+    shapes = [Line2D([], [], linestyle="none", marker=marker[m], color="#555555", markersize=7)
+              for m in machines]
     names = [f"ran on: {_machine_label(m)}" for m in machines]
     if mixed:
         shapes.append(Line2D([], [], linestyle="none", marker=MIXED_MARKER, color="#555555", markersize=9))
         names.append("seeds ran on different machines (those above)")
-    key.legend(shapes, names, loc="upper right", ncol=1, fontsize=7.5, frameon=False,
+    key.legend(shapes, names, loc="lower left" if stacked else "upper right", ncol=1, fontsize=7.5,
+               frameon=False,
                title="marker = the machine that ran the cell\n(costs from different machines do not compare)",
                title_fontsize=8, alignment="left")
 
@@ -451,18 +364,20 @@ def _caption(fig, found, width, test_size, dollars_shown) -> None:
     subset = "full test sets" if test_size is None else f"fixed {test_size}-sample test subset"
     skipped = sum(len(p.unmeasured) for p in found)
     parts = [
-        "Cost: a cell's fit plus scoring seconds per 1000 test samples, mean over its seeds, as measured on the "
-        "machine that ran it (a fit reused from an earlier run counts the training time recorded with it; "
-        "scores a record says it took from a cache are costed at its own rate; other cached work is not "
-        "counted).",
+        "Cost: a cell's fit plus scoring seconds per 1000 test samples, mean over its seeds, as measured "
+        "on the machine that ran it (a fit reused from an earlier run counts the training time recorded "
+        "with it; scores a record says it took from a cache are costed at its own rate; other cached work "
+        "is not counted).",
         f"Costs under {COST_FLOOR:g} s are drawn at {COST_FLOOR:g} s (the shaded edge) and count as equal "
         "on the front.",
         "Dashed staircase: the Pareto front (no configuration has both a higher AUC and a lower cost); "
         "grey line: chance.",
     ]
     if skipped:
-        parts.append(f"{skipped} cell(s) reused every score from another cell and measured no cost: not drawn.")
-    parts.append("API dollars per 1000 test samples are written under a point where recorded." if dollars_shown
+        parts.append(f"{skipped} cell(s) reused every score from another cell and measured no cost: "
+                     "not drawn.")
+    parts.append("API dollars per 1000 test samples are written under a point where recorded."
+                 if dollars_shown
                  else "API dollars: no drawn cell's records carry any (icl's cost_usd), so none are shown.")
     title = f"In-domain AUC x 100 against compute per 1000 test samples, {subset}"
     fig.suptitle(title + "\n" + "\n".join(textwrap.wrap(" ".join(parts), int(width * 15))), fontsize=9)

@@ -401,6 +401,15 @@ def _results_section(tables: Tables, size: int | None, features: list[Feature], 
     if figures:
         written += figs.auc_vs_k(tables, size, out_dir / f"auc_vs_k{suffix}", paper[2])
         md += [f"![AUC against K](auc_vs_k{suffix}.png)", ""]
+        if size is None:
+            from bench.report.cost_frontier import cost_frontier
+
+            if frontier := cost_frontier(tables, out_dir / "cost_frontier"):
+                written += frontier
+                md += ["### What a point of AUC costs", "", "Each configuration's mean AUC against its fit plus "
+                       "scoring seconds per 1000 test samples, on the machine that ran it; the dashed line is the "
+                       "Pareto front. The cost per cell is in [details.md](details.md#compute-cost-per-cell).", "",
+                       "![AUC against cost](cost_frontier.png)", ""]
     if tables.has_cross_domain(size):
         md.append(cross_domain_markdown(tables, size))
         tex.append(cross_domain_latex(tables, size))

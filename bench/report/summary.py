@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.report.aggregate import Cell, Tables, resolution, strongest_baseline
+from bench.report.costs import cost_column
 from bench.report.labels import default_config, shared_settings, short_label
 from bench.report.text import subset_name
 
@@ -104,8 +105,14 @@ def _delta(cell: Cell | None) -> str:
             f"p {cell.comparison.p_holm:.2g}")
 
 
-def _name(cell: Cell | None) -> str:
-    return "—" if cell is None else f"{short_label(cell)} {100 * cell.mean:.2f}"
+def _name(cell: Cell | None, costs: dict) -> str:
+    """`label AUC (cost)`: the cost is fit plus scoring seconds per 1000 test samples, where measured."""
+    if cell is None:
+        return "—"
+    seconds = costs.get((cell.test, cell.row, cell.shots))
+    cost = ("" if seconds is None else " (<0.01 s)" if seconds < 0.01 else
+            f" ({seconds:.0f} s)" if seconds >= 100 else f" ({seconds:.2g} s)")
+    return f"{short_label(cell)} {100 * cell.mean:.2f}{cost}"
 
 
 def summary_rows(tables: Tables, test_size: int | None, features: list[Feature], *, every_row: bool = False
@@ -138,16 +145,19 @@ def summary_markdown(tables: Tables, test_size: int | None, features: list[Featu
     rows = summary_rows(tables, test_size, features)
     if not rows:
         return ""
+    costs = cost_column(tables, test_size)
     lines = [f"## The answer ({subset_name(test_size)})", "",
-             "Does anything beat the bar, the strongest training-free method of each column? AUC x 100; Δ to the "
-             "bar with its 95% interval by user (and seed) and Holm-corrected p.", "",
+             "Does anything beat the bar, the strongest training-free method of each column? AUC x 100, and in "
+             "brackets the cost: fit plus scoring seconds per 1000 test samples on the machine that ran it; Δ to "
+             "the bar with its 95% interval by user (and seed) and Holm-corrected p.", "",
              "| test set | K | resolution | bar | strongest featured | Δ, 95% CI, p | strongest LM | Δ, 95% CI, p "
              "| verdict |", "|---" * 9 + "|"]
     for r in rows:
         users = f"{r['users']} users" if r["users"] else "users not recorded"
         res = "—" if math.isnan(r["resolution"]) else f"{100 * r['resolution']:.1f}"
-        lines.append(f"| {r['domain']} ({r['samples']} samples, {users}) | {r['k']} | {res} | {_name(r['bar'])} | "
-                     f"{_name(r['best'])} | {_delta(r['best'])} | {_name(r['best_lm'])} | {_delta(r['best_lm'])} | "
+        lines.append(f"| {r['domain']} ({r['samples']} samples, {users}) | {r['k']} | {res} | "
+                     f"{_name(r['bar'], costs)} | {_name(r['best'], costs)} | {_delta(r['best'])} | "
+                     f"{_name(r['best_lm'], costs)} | {_delta(r['best_lm'])} | "
                      f"**{r['verdict']}** |")
     beaten: dict[str, list[str]] = {}
     for r in rows:
