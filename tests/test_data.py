@@ -113,6 +113,16 @@ def test_missing_file_error(tmp_path):
         data.load_domain("movie", tmp_path.resolve())
 
 
+def test_a_data_folder_of_ones_own_data_leaves_the_builtin_movie_to_the_embedded_copy(tmp_path, monkeypatch):
+    """--data-dir MYDATA holding only a user's dataset: `movie` still loads, from the copy in the recbole
+    wheel (the user cache is empty here), and its record says where it came from."""
+    (tmp_path / "mydata").mkdir()
+    (tmp_path / "mydata" / "ratings.inter").write_text("user_id:token\titem_id:token\n")
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "empty-cache"))
+    domain = data.load_domain("movie", (tmp_path / "mydata").resolve())
+    assert domain.source == "embedded-recbole" and len(domain.test) == 1000
+
+
 def test_transformers_and_peft_import_from_repository_root():
     import subprocess
     import sys

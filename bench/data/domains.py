@@ -3,7 +3,8 @@
 A domain is whatever a card describes (`bench.data.cards`): the built-in `movie`, `book` and
 `movie-temporal`, or a user's card passed with `--card`. Where a domain's files are looked for, in order
 (docs/data.md):
-1. an explicit data folder (`--data-dir` or $BENCH_DATA_DIR), laid out like the card's file names;
+1. an explicit data folder (`--data-dir` or $BENCH_DATA_DIR), laid out like the card's file names (for a
+   built-in domain only if the folder holds any of its files or their folder: see `_meant_for`);
 2. for a user's card, the folder holding the card;
 3. the user cache (`bench data pull DOMAIN` fills it from the canonical URLs, sha256-checked);
 4. the card's embedded copy inside an installed package (movie: the MovieLens-100K copy in `recbole`).
@@ -88,6 +89,15 @@ def _how_to_get(card: Card, name: str) -> str:
 
 def _present(root: Path, files: list[str]) -> bool:
     return all((root / name).is_file() for name in files)
+
+
+def _meant_for(root: Path, card: Card) -> bool:
+    """A data folder that holds any of a built-in card's files, or their folder (`ml-100k/`), is meant
+    to hold that domain: a missing or corrupt file there is an error, not a reason to look elsewhere. A
+    folder with none of it (a user's own dataset) leaves the built-in domain to the cache and the
+    embedded copy, recorded as such."""
+    return any((root / name).exists() or (root / name).parent != root and (root / name).parent.is_dir()
+               for name in card.source_files())
 
 
 def _checked(card: Card, root: Path, files: list[str], checksums: dict[str, dict]) -> list[str]:
@@ -187,7 +197,7 @@ def _load(name: str, card_path: str, card_sha256: str, data_dir: Path | None) ->
         if not data_dir.is_dir():
             raise BenchError(f"data folder {data_dir} does not exist; pass --data-dir with an existing folder "
                              f"(or unset BENCH_DATA_DIR)")
-        if card.builtin or _present(data_dir, card.source_files()):
+        if _present(data_dir, card.source_files()) or (card.builtin and _meant_for(data_dir, card)):
             return _from_root(card, "data-dir", data_dir)
     if not card.builtin:
         return _from_root(card, "card-folder", Path(card.path).parent)
