@@ -383,8 +383,10 @@ def write_reports(store: ResultStore, out_dir: Path, *, figures: bool = True, fe
         (out_dir / name).write_text(text)
         written.append(out_dir / name)
     written.append(write_index(out_dir, ["summary.md", "report.md", "details.md"]))
-    if readme is not None:
-        written.append(write_between_markers(readme, summary))
+    if readme is not None:  # the full test sets' answer; subsets stay in summary.md
+        full = summary_markdown(tables, None, features or []) if None in tables.test_sizes() else summary
+        written.append(write_between_markers(readme, full + "\nThe answer on test subsets, and the figure: "
+                                             "[reports/summary.md](reports/summary.md).\n"))
     return written
 
 
