@@ -165,6 +165,43 @@ def run(grid: Grid, store: ResultStore, progress: bool = True) -> RunSummary:
     return summary
 
 
+def _fit(method: registry.Method, first: Cell, shots, domains: list[str], store: ResultStore,
+         device: str) -> tuple[float, list[MemoryPeak]]:
+    """Fit once for the group: its seconds and memory peak."""
+    context = registry.FitContext(
+        seed=first.seed, train_plan=first.train, train_domains=domains, train_pool=shots.pool,
+        artifact_dir=store.artifact_dir(first.fit_key or first.key), device=device,
+    )
+    with MemoryPeak() as memory:
+        started = time.perf_counter()
+        method.fit(shots.shots, shots.valid, context)
+        seconds = time.perf_counter() - started
+    return seconds, [memory]
+
+
+def _scored(method: registry.Method, cell: Cell, samples: list, fit_share: float, fit_seconds: float,
+            fit_memory: list[MemoryPeak]) -> dict[str, Any]:
+    """Score the cell's test samples: the record's result fields (scores, AUC, timing, memory)."""
+    with MemoryPeak() as memory:
+        started = time.perf_counter()
+        scores = stored_values(method.score(samples))  # the AUC is that of the stored scores
+        score_seconds = time.perf_counter() - started
+    if len(scores) != len(samples) or not all(math.isfinite(s) for s in scores):
+        raise BenchError(f"method {cell.method} returned {len(scores)} scores for {len(samples)} "
+                         "samples, or a score that is not a finite number")
+    labels = [s.label for s in samples]
+    fields = dict(
+        status="ok", auc=auc(labels, scores), sample_ids=[s.uid for s in samples], labels=labels,
+        users=[s.user for s in samples], scores=scores, fit_seconds=fit_seconds, score_seconds=score_seconds,
+        wall_seconds=fit_share + score_seconds, **memory_fields(*fit_memory, memory),
+        method_extra=method.extra_record(),
+    )
+    values = method.sample_values()
+    if values:
+        fields["sample_values"] = {k: stored_values(vs) for k, vs in values.items()}
+    return fields
+
+
 def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSummary,
               bar: tqdm | None = None) -> None:
     """Fit one method once and write a record for each of its cells (one per test domain).
@@ -189,18 +226,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
     domains = train_domains(first.train)
     shots = training_set(first.train, first.shots, first.seed, data_dir)
     applicable = [c for c in group if method.cross_domain or c.test in domains]
-    fit_seconds = 0.0
-    fit_memory: list[MemoryPeak] = []
-    if applicable:
-        context = registry.FitContext(
-            seed=first.seed, train_plan=first.train, train_domains=domains, train_pool=shots.pool,
-            artifact_dir=store.artifact_dir(first.fit_key or first.key), device=device,
-        )
-        with MemoryPeak() as memory:
-            started = time.perf_counter()
-            method.fit(shots.shots, shots.valid, context)
-            fit_seconds = time.perf_counter() - started
-        fit_memory.append(memory)
+    fit_seconds, fit_memory = _fit(method, first, shots, domains, store, device) if applicable else (0.0, [])
     for cell in group:
         test_data = load_domain(cell.test, data_dir)
         samples = evaluation_subset(test_data.test, cell.test_size)
@@ -218,23 +244,7 @@ def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSum
                                  f"{first.train} to {cell.test}")
             summary.not_applicable.append(cell.key)
         else:
-            with MemoryPeak() as memory:
-                started = time.perf_counter()
-                scores = stored_values(method.score(samples))  # the AUC is that of the stored scores
-                score_seconds = time.perf_counter() - started
-            if len(scores) != len(samples) or not all(math.isfinite(s) for s in scores):
-                raise BenchError(f"method {cell.method} returned {len(scores)} scores for {len(samples)} "
-                                 "samples, or a score that is not a finite number")
-            labels = [s.label for s in samples]
-            record.update(
-                status="ok", auc=auc(labels, scores), sample_ids=[s.uid for s in samples], labels=labels,
-                users=[s.user for s in samples], scores=scores, fit_seconds=fit_seconds, score_seconds=score_seconds,
-                wall_seconds=fit_seconds / len(applicable) + score_seconds,
-                **memory_fields(*fit_memory, memory), method_extra=method.extra_record(),
-            )
-            values = method.sample_values()
-            if values:
-                record["sample_values"] = {k: stored_values(vs) for k, vs in values.items()}
+            record.update(_scored(method, cell, samples, fit_seconds / len(applicable), fit_seconds, fit_memory))
             summary.computed.append(cell.key)
         store.write(record)
         if bar is not None:
