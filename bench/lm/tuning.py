@@ -259,54 +259,115 @@ def discard_checkpoint(out_dir: Path) -> None:
     _checkpoint_path(out_dir).unlink(missing_ok=True)
 
 
-def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list[Sample] | None,
-              settings: TuningSettings, *, seed: int, out_dir: Path, score_kind: str = "reference",
-              score_batch_size: int = 16, start_adapter: Path | None = None,
-              stop_after_steps: int | None = None) -> TuningResult:
-    """LoRA-tune `base` on tokenized examples; keep the best adapter (by validation AUC, or the last one
-    when `valid` is None) in peft format at out_dir/adapter. A checkpoint at out_dir/checkpoint.pt after
-    every evaluation lets an interrupted run resume. The base model is returned to its original state."""
-    import torch
-    from peft import PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-    from transformers import get_linear_schedule_with_warmup
-
-    from bench.metrics import auc
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    adapter_dir, checkpoint_path = out_dir / "adapter", _checkpoint_path(out_dir)
-    n = len(train_examples)
-    if n == 0:
-        raise BenchError("LoRA tuning needs at least one training example (K >= 1)")
-    if valid and len({s.label for s in valid}) < 2:
-        raise BenchError(f"the {len(valid)} validation samples used for selection hold one label only, so AUC is "
-                         "undefined; use more (tallrec.valid_size, 0 for the whole validation set)")
+def _schedule(n: int, settings: TuningSettings) -> tuple[int, int, int]:
+    """(optimizer steps in all, steps per epoch, evaluate every so many steps) for n examples."""
     micro_per_epoch = math.ceil(n / settings.micro_batch_size)
     steps_per_epoch = math.ceil(micro_per_epoch / settings.accumulation)
     total_steps = steps_per_epoch * settings.epochs
     if settings.max_steps > 0:
         total_steps = min(total_steps, settings.max_steps)
-    eval_every = settings.eval_every(n)
-    pad_id = pad_token_id(tokenizer)
+    return total_steps, steps_per_epoch, settings.eval_every(n)
+
+
+def _setup(base: Any, settings: TuningSettings, seed: int, start_adapter: Path | None, total_steps: int):
+    """The LoRA model (new, or from `start_adapter`), its AdamW optimizer and linear warmup schedule."""
+    import torch
+    from peft import PeftModel, get_peft_model
+    from transformers import get_linear_schedule_with_warmup
 
     torch.manual_seed(seed)  # LoRA's initial A matrices: a function of the cell's seed
     if start_adapter is not None:
         model = _without_peft_deprecation_warning(PeftModel.from_pretrained, base, str(start_adapter), is_trainable=True)
     else:
         model = _without_peft_deprecation_warning(get_peft_model, base, settings.lora_config())
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=0.0)
+    return model, optimizer, get_linear_schedule_with_warmup(optimizer, settings.warmup_steps, total_steps)
+
+
+def _resume(model: Any, optimizer: Any, scheduler: Any, checkpoint_path: Path) -> dict[str, Any]:
+    """The training state: from the checkpoint where one exists (adapter, optimizer and schedule restored),
+    else a fresh one."""
+    import torch
+    from peft import set_peft_model_state_dict
+
+    if not checkpoint_path.is_file():
+        return {"step": 0, "best_auc": None, "best_step": 0, "bad_evals": 0, "history": [], "stopped_early": False,
+                "train_seconds": 0.0}  # seconds of the steps up to the checkpoint, carried over a resume
+    saved = torch.load(checkpoint_path, weights_only=False)
+    set_peft_model_state_dict(model, saved["adapter"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    return saved["state"]
+
+
+def _train_step(model: Any, optimizer: Any, scheduler: Any, examples: list[dict], settings: TuningSettings,
+                seed: int, step: int, steps_per_epoch: int, pad_id: int, device: Any, bar: tqdm) -> float:
+    """One optimizer step over its micro-batches; the mean micro-batch loss."""
+    import torch
+
+    torch.manual_seed(seed * 1_000_003 + step)  # dropout: same masks after a resume
+    batches = _step_batches(len(examples), settings, seed, step, steps_per_epoch)
+    losses = []
+    for done, micro in enumerate(batches, start=1):
+        losses.append(_micro_batch_backward(model, [examples[i] for i in micro], pad_id, device, settings,
+                                            len(batches)))
+        bar.set_postfix_str(f"micro-batch {done}/{len(batches)}")  # a CPU step takes minutes
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return sum(losses) / len(losses)
+
+
+def _evaluate(model: Any, tokenizer: Any, valid: list[Sample] | None, state: dict[str, Any], entry: dict[str, Any],
+              settings: TuningSettings, total_steps: int, adapter_dir: Path, score_kind: str,
+              score_batch_size: int) -> None:
+    """Score the validation set; keep the adapter if it is the best so far, else count toward patience."""
+    from bench.metrics import auc
+
+    step = entry["step"]
+    if valid:
+        scores = sample_scores(model, tokenizer, valid, score_kind, score_batch_size)
+        entry["valid_auc"] = auc([s.label for s in valid], scores)
+        improved = state["best_auc"] is None or entry["valid_auc"] > state["best_auc"]
+    else:
+        improved = True
+    if improved:
+        state.update(best_auc=entry.get("valid_auc"), best_step=step, bad_evals=0)
+        _save_adapter_atomically(model, adapter_dir)
+    else:
+        state["bad_evals"] += 1
+        state["stopped_early"] = state["bad_evals"] >= settings.patience and step < total_steps
+
+
+def _checkpoint(model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any], path: Path) -> None:
+    from peft import get_peft_model_state_dict
+
+    _save_checkpoint_atomically({"adapter": get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(),
+                                 "scheduler": scheduler.state_dict(), "state": state}, path)
+
+
+def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list[Sample] | None,
+              settings: TuningSettings, *, seed: int, out_dir: Path, score_kind: str = "reference",
+              score_batch_size: int = 16, start_adapter: Path | None = None,
+              stop_after_steps: int | None = None) -> TuningResult:
+    """LoRA-tune `base` on tokenized examples; keep the best adapter (by validation AUC, or the last one
+    when `valid` is None) in peft format at out_dir/adapter. A checkpoint at out_dir/checkpoint.pt after
+    every evaluation lets an interrupted run resume. The base model is returned to its original state.
+    Reads as a recipe: schedule, setup, resume, then per step train, evaluate, checkpoint."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    adapter_dir, checkpoint_path = out_dir / "adapter", _checkpoint_path(out_dir)
+    if not train_examples:
+        raise BenchError("LoRA tuning needs at least one training example (K >= 1)")
+    if valid and len({s.label for s in valid}) < 2:
+        raise BenchError(f"the {len(valid)} validation samples used for selection hold one label only, so AUC is "
+                         "undefined; use more (tallrec.valid_size, 0 for the whole validation set)")
+    total_steps, steps_per_epoch, eval_every = _schedule(len(train_examples), settings)
+    pad_id = pad_token_id(tokenizer)
+    model, optimizer, scheduler = _setup(base, settings, seed, start_adapter, total_steps)
     try:
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=0.0)
-        scheduler = get_linear_schedule_with_warmup(optimizer, settings.warmup_steps, total_steps)
-        state = {"step": 0, "best_auc": None, "best_step": 0, "bad_evals": 0, "history": [], "stopped_early": False,
-                 "train_seconds": 0.0}  # seconds of the steps up to the checkpoint, carried over a resume
-        resumed_from = 0
-        if checkpoint_path.is_file():
-            saved = torch.load(checkpoint_path, weights_only=False)
-            set_peft_model_state_dict(model, saved["adapter"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            state = saved["state"]
-            resumed_from = state["step"]
+        state = _resume(model, optimizer, scheduler, checkpoint_path)
+        resumed_from = state["step"]
         device = next(model.parameters()).device
         seconds_before = state.get("train_seconds", 0.0)  # absent in checkpoints written before it was kept
         started = time.perf_counter()
@@ -314,37 +375,16 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
         bar = tqdm(total=total_steps, initial=state["step"], desc="tuning", unit="step", leave=False,
                    disable=None)  # on a terminal only, as the scorer's: a log file gets no bar redraws
         while state["step"] < total_steps and not state["stopped_early"]:
-            step = state["step"]
-            torch.manual_seed(seed * 1_000_003 + step)  # dropout: same masks after a resume
-            batches = _step_batches(n, settings, seed, step, steps_per_epoch)
-            losses = []
-            for done, micro in enumerate(batches, start=1):
-                losses.append(_micro_batch_backward(model, [train_examples[i] for i in micro], pad_id, device,
-                                                    settings, len(batches)))
-                bar.set_postfix_str(f"micro-batch {done}/{len(batches)}")  # a CPU step takes minutes
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            state["step"] = step = step + 1
-            entry = {"step": step, "train_loss": sum(losses) / len(losses), "lr": scheduler.get_last_lr()[0]}
+            loss = _train_step(model, optimizer, scheduler, train_examples, settings, seed, state["step"],
+                               steps_per_epoch, pad_id, device, bar)
+            state["step"] = step = state["step"] + 1
+            entry = {"step": step, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
             if step % eval_every == 0 or step == total_steps:
-                if valid:
-                    scores = sample_scores(model, tokenizer, valid, score_kind, score_batch_size)
-                    entry["valid_auc"] = auc([s.label for s in valid], scores)
-                    improved = state["best_auc"] is None or entry["valid_auc"] > state["best_auc"]
-                else:
-                    improved = True
-                if improved:
-                    state.update(best_auc=entry.get("valid_auc"), best_step=step, bad_evals=0)
-                    _save_adapter_atomically(model, adapter_dir)
-                else:
-                    state["bad_evals"] += 1
-                    state["stopped_early"] = state["bad_evals"] >= settings.patience and step < total_steps
+                _evaluate(model, tokenizer, valid, state, entry, settings, total_steps, adapter_dir, score_kind,
+                          score_batch_size)
                 state["history"].append(entry)
                 state["train_seconds"] = seconds_before + time.perf_counter() - started
-                _save_checkpoint_atomically({"adapter": get_peft_model_state_dict(model),
-                                             "optimizer": optimizer.state_dict(),
-                                             "scheduler": scheduler.state_dict(), "state": state}, checkpoint_path)
+                _checkpoint(model, optimizer, scheduler, state, checkpoint_path)
             else:
                 state["history"].append(entry)
             bar.update()
