@@ -173,6 +173,8 @@ class InContextChat(Method):
 
     operational_parameters = frozenset({"api_key_env", "concurrency", "max_retries", "timeout"})
     always_labelled = ("model", "k")
+    test_parameters = {"model": "tiny-random-llama", "k": "1", "top_logprobs": "400", "concurrency": "1"}
+    needs_chat_server = True
     key_neutral_defaults = {"history": "recent"}  # added after the first icl cells were recorded
 
     def __init__(self, *, model: str = "", base_url: str = "", k: int = 4, api_key_env: str = "OPENAI_API_KEY",

@@ -79,6 +79,7 @@ class _RecBoleSequential(RecBoleMethod):
     """
 
     family = "sequential"
+    test_parameters = {"epochs": "1"}
 
     text_items: ClassVar[bool] = False
     setting_names = ("embedding_size", "hidden_size", "num_layers", "n_layers", "n_heads", "inner_size", "nh", "nv",
