@@ -6,7 +6,14 @@ padding, in file order. Ours: `bench.lm.scorer.LMScorer` as the LM methods use i
 length buckets, right padding, the domain's preamble computed once), and also without the shared
 preamble, to show what each part gives. Prints the AUCs, the largest score differences and the ratios.
 
+With --compare-precisions it compares instead the scorer in float32 and in bfloat16 (the LM methods'
+`precision`) on the same prompts, --repeats timed runs of each, alternated (and which goes first
+alternated) so that load from other processes hits both alike: prompts/s of each and their ratio, the
+largest log-odds and log-prob differences, and the AUC of each under both score kinds. It says whether
+the CPU has bfloat16 instructions (avx512_bf16, amx_bf16) and runs either way.
+
     nice -n 10 python benchmarks/bench_scorer.py --n 200           # movie test prompts, embedded SmolLM2
+    nice -n 10 python benchmarks/bench_scorer.py --n 96 --compare-precisions --repeats 3
 """
 
 from __future__ import annotations
@@ -46,6 +53,67 @@ def reference_scores(model, tokenizer, prompts: list[str], batch_size: int, max_
     return out
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
+def compare_precisions(args, prompts: list[str], labels: list[int], threads: int) -> dict:
+    """float32 vs bfloat16, same prompts and scorer settings, alternated timed runs; printed side by side."""
+    import torch
+
+    from bench.data.prompts import preamble
+    from bench.lm.models import cpu_bf16_flags, cpu_bf16_note, load
+    from bench.lm.scorer import LMScorer, scores_from_log_probs
+    from bench.metrics import auc
+    from bench.run.provenance import machine
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    print(f"{machine('cpu')}; torch {torch.__version__}, CPU capability {capability}")
+    print(cpu_bf16_note())
+    loaded = {p: load(args.model, "cpu", p) for p in PRECISIONS}
+    shared = preamble(args.domain)
+    scorers = {p: LMScorer(m.model, m.tokenizer, batch_size=args.batch_size, shared_prefix=shared)
+               for p, m in loaded.items()}
+    for p in PRECISIONS:  # warm-up: first-call allocations and kernel choices are not timed
+        scorers[p].log_probs(prompts[: args.batch_size])
+    seconds: dict[str, list[float]] = {p: [] for p in PRECISIONS}
+    log_probs = {}
+    for repeat in range(args.repeats):
+        for p in PRECISIONS if repeat % 2 == 0 else PRECISIONS[::-1]:
+            started = time.perf_counter()
+            log_probs[p] = scorers[p].log_probs(prompts)
+            seconds[p].append(time.perf_counter() - started)
+    median = {p: float(np.median(s)) for p, s in seconds.items()}
+    per_s = {p: len(prompts) / m for p, m in median.items()}
+    logodds = {p: scores_from_log_probs(lp, "logodds") for p, lp in log_probs.items()}
+    aucs = {kind: {p: auc(labels, scores_from_log_probs(lp, kind).tolist()) for p, lp in log_probs.items()}
+            for kind in ("logodds", "reference")}
+    figures = {
+        "model": args.model, "location": loaded["float32"].location, "prompts": len(prompts),
+        "threads": threads, "batch_size": args.batch_size, "repeats": args.repeats,
+        "cpu_bf16_flags": cpu_bf16_flags(), "cpu_capability": capability,
+        "seconds": {p: [round(x, 2) for x in s] for p, s in seconds.items()},
+        "prompts_per_s": {p: round(v, 3) for p, v in per_s.items()},
+        "speedup_bfloat16_over_float32": round(per_s["bfloat16"] / per_s["float32"], 3),
+        "max_abs_logodds_difference": float(np.max(np.abs(logodds["bfloat16"] - logodds["float32"]))),
+        "max_abs_log_prob_difference": float(np.max(np.abs(log_probs["bfloat16"] - log_probs["float32"]))),
+        "auc": aucs,
+        "auc_difference": {kind: a["bfloat16"] - a["float32"] for kind, a in aucs.items()},
+    }
+    rows = [(f"seconds per run (median of {args.repeats})", *(f"{median[p]:.2f}" for p in PRECISIONS), ""),
+            ("prompts/s", *(f"{per_s[p]:.3f}" for p in PRECISIONS),
+             f"{figures['speedup_bfloat16_over_float32']:.2f}x"),
+            *((f"AUC ({kind})", *(f"{a[p]:.6f}" for p in PRECISIONS),
+               f"{figures['auc_difference'][kind]:+.2e}") for kind, a in aucs.items()),
+            ("largest |log-odds difference|", "", "", f"{figures['max_abs_logodds_difference']:.3e}"),
+            ("largest |log-prob difference|", "", "", f"{figures['max_abs_log_prob_difference']:.3e}")]
+    print(f"\n{args.model}, {len(prompts)} {args.domain} test prompts, batch {args.batch_size}, shared "
+          f"preamble, {threads} threads; seconds of the alternated runs: {figures['seconds']}")
+    print(f"{'':32s} {'float32':>12s} {'bfloat16':>12s} {'bf16 vs f32':>12s}")
+    for name, *cells in rows:
+        print(f"{name:32s} " + " ".join(f"{c:>12s}" for c in cells))
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
@@ -57,6 +125,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--compare-precisions", action="store_true",
+                        help="compare the scorer in float32 and bfloat16 instead (no generate reference)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each precision, alternated")
     args = parser.parse_args()
 
     from bench.data.domains import load_domain
@@ -69,6 +140,12 @@ def main() -> None:
     samples = load_domain(args.domain, args.data_dir).test[: args.n]
     prompts = [alpaca_prompt(s) for s in samples]
     labels = [s.label for s in samples]
+    if args.compare_precisions:
+        figures = compare_precisions(args, prompts, labels, threads)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(figures, f, indent=1)
+        return
     loaded = load(args.model, "cpu")
     scorer = LMScorer(loaded.model, loaded.tokenizer, batch_size=args.batch_size, shared_prefix=preamble(args.domain))
     unshared = LMScorer(loaded.model, loaded.tokenizer, batch_size=args.batch_size)

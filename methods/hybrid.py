@@ -19,7 +19,7 @@ import numpy as np
 from bench.data.samples import Sample
 from bench.data.splits import pool_without
 from bench.errors import BenchError
-from bench.lm.models import DEFAULT_MODEL
+from bench.lm.models import DEFAULT_MODEL, PRECISION_CHOICES, PRECISIONS, key_precision
 from bench.run import registry
 from bench.run.registry import FitContext, Method, check_parameters, is_positive, register
 
@@ -46,22 +46,43 @@ class Stacked(Method):
         scored samples).
     lm_model : str
         The LM of that feature (needs lm=true): an embedded model name, a local folder or a hub id.
+    precision : str
+        The LM's dtype: `auto` (float32 on a CPU, bfloat16 on a GPU), `float32` or `bfloat16` (with lm=true).
     """
 
     family = "collaborative"
     reads = frozenset({"sample", "shots", "pool"})
     cross_domain = False
+    # The LM feature's precision, added after the first stack cells: float32 stays out of the key; any other
+    # enters it through `precision(device)` (bfloat16 on a GPU too, where `auto` means it).
+    key_neutral_defaults = {"precision": "float32"}
 
-    def __init__(self, *, c: float = 1.0, lm: bool = False, lm_model: str = DEFAULT_MODEL) -> None:
-        check_parameters("stack", [("c", c, is_positive(c), "a number > 0 (smaller: stronger regularisation)")])
+    def __init__(self, *, c: float = 1.0, lm: bool = False, lm_model: str = DEFAULT_MODEL,
+                 precision: str = "auto") -> None:
+        check_parameters("stack", [("c", c, is_positive(c), "a number > 0 (smaller: stronger regularisation)"),
+                                   ("precision", precision, precision in PRECISIONS, PRECISION_CHOICES)])
         if lm_model != DEFAULT_MODEL and not lm:  # it would change the key, not the result
             raise BenchError("stack: lm_model names the LM of the log-odds feature; set lm=true too "
                              "(--param stack.lm=true) or leave lm_model at its default")
-        self.c, self.lm, self.lm_model = c, lm, lm_model
+        if precision == "bfloat16" and not lm:
+            raise BenchError("stack: precision is that of the LM feature; set lm=true too "
+                             "(--param stack.lm=true) or leave precision at auto")
+        self.c, self.lm, self.lm_model, self.lm_precision = c, lm, lm_model, precision
         self._parts: dict[str, Method] = {}
         self._mean = self._scale = self._coef = None
         self._intercept = 0.0
         self._extra: dict[str, Any] = {}
+
+    def config(self) -> dict[str, Any]:
+        """Every parameter, but `precision` at `auto` (the runner records the LM's where it is not float32 on
+        a CPU, `precision(device)`); precision() is a method, so the parameter is kept as lm_precision."""
+        config = {name: getattr(self, "lm_precision" if name == "precision" else name) for name in self.parameters()}
+        if config["precision"] == "auto":
+            del config["precision"]
+        return config
+
+    def precision(self, device: str) -> str | None:
+        return key_precision(device, self.lm_precision) if self.lm else None
 
     def _features(self, samples: list[Sample]) -> np.ndarray:
         columns = [self._parts["like-ratio"].score(samples), self._parts["popularity"].score(samples),
@@ -80,7 +101,8 @@ class Stacked(Method):
         self._parts = {"like-ratio": registry.build("like-ratio", {}), "popularity": registry.build("popularity", {}),
                        "mf": registry.build("mf", {})}
         if self.lm:
-            self._parts["zero-shot"] = registry.build("zero-shot", {"model": self.lm_model, "score": "logodds"})
+            lm_params = {"model": self.lm_model, "score": "logodds", "precision": self.lm_precision}
+            self._parts["zero-shot"] = registry.build("zero-shot", lm_params)
         for part in self._parts.values():
             part.fit([], [], reduced)  # none of them learns from shots or validation samples
         x = self._features(train)

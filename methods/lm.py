@@ -11,6 +11,7 @@ this module holds the presets and the two plugins behind the method contract.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -22,7 +23,7 @@ import numpy as np
 from bench.data.samples import Sample
 from bench.errors import BenchError
 from bench.lm.caching import CachingScorer
-from bench.lm.models import DEFAULT_MODEL
+from bench.lm.models import DEFAULT_MODEL, PRECISION_CHOICES, PRECISIONS, key_precision, precision_for
 from bench.lm.scorer import SCORES, alpaca_prompts, check_score_kind, sample_log_probs, scores_from_log_probs
 from bench.lm.tuning import (
     TuningSettings,
@@ -33,7 +34,7 @@ from bench.lm.tuning import (
     tokenize_example,
     tune_lora,
 )
-from bench.run.registry import FitContext, Method, convert_parameter, register
+from bench.run.registry import FitContext, Method, check_parameters, convert_parameter, register
 
 # The authors' settings (paper, finetune_rec.py and their shell scripts).
 PAPER = {
@@ -64,6 +65,21 @@ def _lm_device(requested: str) -> str:
     from bench.lm.models import device_and_dtype
 
     return device_and_dtype(requested)[0]
+
+
+def check_precision(method: str, precision: str) -> str:
+    """`precision` if it is one of `PRECISIONS`, else a one-line error naming the parameter and the values."""
+    check_parameters(method, [("precision", precision, precision in PRECISIONS, PRECISION_CHOICES)])
+    return precision
+
+
+def _caching_identity(loaded: Any) -> Any:
+    """`loaded` as `CachingScorer` should key it: the cache is keyed by (model location, device), so a model
+    loaded in another precision than its device's own is named by device and precision there, and the two
+    never share log-probs (a float32 `stack` LM feature beside a bfloat16 zero-shot cell in one process)."""
+    if loaded.precision == precision_for(str(loaded.device)):
+        return loaded
+    return dataclasses.replace(loaded, device=f"{loaded.device}:{loaded.precision}")
 
 
 def _score_views(record: dict[str, Any], extra_config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -110,6 +126,8 @@ class _LMMethod(Method):
     hint : bool
         Add a prompt line with the user's like ratio and the target's like rate in the train pool's logs
         (reads the pool, less the shots' own pairs).
+    precision : str
+        The model's dtype: `auto` (float32 on a CPU, bfloat16 on a GPU), `float32` or `bfloat16`.
     """
 
     family = "language-model"
@@ -119,7 +137,9 @@ class _LMMethod(Method):
     operational_parameters = frozenset({"score_batch_size"})
     always_labelled = ("model", "preset", "precision", "score")
     # The prompt options (bench/lm/prompt_options.py), added after the first LM cells were recorded.
-    key_neutral_defaults: dict[str, Any] = {"history": "recent", "hint": False}
+    # Float32 (what `auto` means on a CPU) stays out of the key, as before precision was a parameter; any
+    # other precision enters it through `precision(device)`, as bfloat16 on a GPU always has.
+    key_neutral_defaults: dict[str, Any] = {"history": "recent", "hint": False, "precision": "float32"}
     history: str = "recent"
     hint: bool = False
     _rates: Any = None
@@ -151,17 +171,28 @@ class _LMMethod(Method):
 
     @classmethod
     def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Float32 is recorded by its absence (keys predate precision); a row still says it."""
-        return super().label_config({"precision": "float32", **config})
+        """Float32 is key-neutral, and records written before precision was a parameter hold none on a CPU;
+        a row still says it, in its `always_labelled` place."""
+        config = {**config, "precision": config.get("precision", "float32")}
+        shown = super().label_config(config)
+        if "precision" not in shown:
+            first = {k: config[k] if k == "precision" else shown[k] for k in cls.always_labelled
+                     if k == "precision" or k in shown}
+            shown = {**first, **shown}
+        return shown
 
     def config(self) -> dict[str, Any]:
-        return {name: getattr(self, "score_kind" if name == "score" else name) for name in self.parameters()}
+        """Every parameter, but `precision` at `auto`: the runner records what the device implies when that is
+        not float32 on a CPU (`precision(device)`), and a config without it is float32 on a CPU, as records
+        written before it was a parameter are."""
+        attribute = {"score": "score_kind", "precision": "precision_name"}  # score(), precision(): methods
+        config = {name: getattr(self, attribute.get(name, name)) for name in self.parameters()}
+        if config["precision"] == "auto":
+            del config["precision"]
+        return config
 
     def precision(self, device: str) -> str | None:
-        from bench.lm.models import precision_for
-
-        name = precision_for(device)
-        return None if name == "float32" else name
+        return key_precision(device, self.precision_name)
 
     def sample_values(self) -> dict[str, list[float]]:
         """log P(Yes) and log P(No) of the last `score` call: every score kind is a view of them."""
@@ -181,13 +212,16 @@ class _LMMethod(Method):
 class ZeroShot(_LMMethod):
     """An instruction-tuned causal LM, no tuning: P(Yes) vs P(No) after the Alpaca prompt (paper's Alpaca row).
 
-    Its parameters (model, score, score_batch_size, history, hint) are documented on `_LMMethod`.
+    Its parameters (model, score, score_batch_size, history, hint, precision) are documented on `_LMMethod`.
     """
 
+    test_parameters = {"model": "tiny-random-llama"}
+
     def __init__(self, *, model: str = DEFAULT_MODEL, score: str = "reference", score_batch_size: int = 16,
-                 history: str = "recent", hint: bool = False) -> None:
+                 history: str = "recent", hint: bool = False, precision: str = "auto") -> None:
         self.model = model
         self.score_kind = self._check_score_kind(score)
+        self.precision_name = check_precision("zero-shot", precision)
         self.score_batch_size = score_batch_size
         self._set_prompt_options(history, hint)
         self._device = "auto"
@@ -203,8 +237,8 @@ class ZeroShot(_LMMethod):
         from bench.lm.models import load
 
         samples = self._prompted(samples)
-        loaded = load(self.model, _lm_device(self._device))
-        scorer = CachingScorer(loaded, self.score_batch_size)
+        loaded = load(self.model, _lm_device(self._device), self.precision_name)
+        scorer = CachingScorer(_caching_identity(loaded), self.score_batch_size)
         started = time.perf_counter()
         self._log_probs = scorer.log_probs(samples)
         seconds = time.perf_counter() - started
@@ -245,7 +279,7 @@ class TallRec(_LMMethod):
     are recorded. `share_prefix` gives the same loss, except that LoRA dropout on the shared tokens draws
     one mask per micro-batch; it is on in `cpu`, off in `paper` (the authors' computation) and `fast`.
     `max_forward_tokens` is off in every preset (a book micro-batch of 16 in one forward peaks near 15 GB
-    with SmolLM2). model, score_batch_size, history and hint are documented on `_LMMethod`.
+    with SmolLM2). model, score_batch_size, history, hint and precision are documented on `_LMMethod`.
 
     Parameters
     ----------
@@ -304,6 +338,8 @@ class TallRec(_LMMethod):
     """
 
     untuned = "zero-shot"
+    test_parameters = {"model": "tiny-random-llama", "preset": "fast", "epochs": "1", "micro_batch_size": "16",
+                       "valid_size": "8", "eval_steps": "1"}
 
     # Added after the first tallrec cells were recorded; off, it is the authors' computation.
     key_neutral_defaults = {**_LMMethod.key_neutral_defaults, "share_prefix": False, "max_forward_tokens": 0,
@@ -317,7 +353,8 @@ class TallRec(_LMMethod):
                  warmup_steps: int | None = None, valid_size: int | None = None,
                  train_on_inputs: bool | None = None, instruction_data: str = "", instruction_epochs: int = 1,
                  share_prefix: bool | None = None, max_forward_tokens: int = 0, max_steps: int | None = None,
-                 score_batch_size: int = 16, history: str = "recent", hint: bool = False) -> None:
+                 score_batch_size: int = 16, history: str = "recent", hint: bool = False,
+                 precision: str = "auto") -> None:
         from bench.run.provenance import default_device
 
         if preset == "auto":
@@ -326,6 +363,7 @@ class TallRec(_LMMethod):
             raise BenchError(f"tallrec.preset must be one of auto, {', '.join(PRESETS)}; got {preset!r}")
         chosen = PRESETS[preset]
         self.model = model
+        self.precision_name = check_precision("tallrec", precision)
         self.score_kind = self._check_score_kind(_preset_value(chosen, "score", score))
         self._set_prompt_options(history, hint)
         self.preset = preset
@@ -395,7 +433,10 @@ class TallRec(_LMMethod):
         stage = TuningSettings(**{**settings.__dict__, "epochs": self.instruction_epochs, "warmup_steps": 0,
                                   "max_steps": 0})
         used = {k: v for k, v in stage.__dict__.items() if k not in ("eval_steps", "patience", "valid_size")}
-        identity = json.dumps({"model": loaded.location, "data": data_sha256, "settings": used}, sort_keys=True)
+        # another precision than the device's own trains another adapter (the device's own keeps older names)
+        own = {} if loaded.precision == precision_for(str(loaded.device)) else {"precision": loaded.precision}
+        identity = json.dumps({"model": loaded.location, "data": data_sha256, "settings": used, **own},
+                              sort_keys=True)
         folder = cache_dir() / "adapters" / f"instruct-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
         if not (folder / "adapter" / "adapter_config.json").is_file() or not (folder / "done").is_file():
             examples = instruction_examples(path, loaded.tokenizer, settings.cutoff_len, settings.train_on_inputs)
@@ -414,7 +455,7 @@ class TallRec(_LMMethod):
         self._device = context.device
         self._learn_prompt_context(train, context)
         train, valid = self._prompted(train), self._prompted(valid)
-        loaded = load(self.model, _lm_device(context.device))
+        loaded = load(self.model, _lm_device(context.device), self.precision_name)
         settings = self.settings()
         out_dir = Path(context.artifact_dir)
         done_file = out_dir / "tuning.json"
@@ -451,7 +492,7 @@ class TallRec(_LMMethod):
         if self._adapter is None:
             raise BenchError("tallrec must be fitted before scoring")
         samples = self._prompted(samples)
-        loaded = load(self.model, _lm_device(self._device))
+        loaded = load(self.model, _lm_device(self._device), self.precision_name)
         model = _without_peft_deprecation_warning(PeftModel.from_pretrained, loaded.model, str(self._adapter))
         try:
             started = time.perf_counter()

@@ -171,13 +171,54 @@ def set_threads(threads: int | None = None) -> int:
     return count
 
 
-def precision_for(device: str) -> str:
-    """The dtype an LM is loaded in on `device` ("cuda" or "cpu"), by name."""
-    return "bfloat16" if device == "cuda" else "float32"
+#: The LM methods' `precision` values: `auto` is what the device implies (bfloat16 on a GPU, float32
+#: elsewhere, so that CPU cells stay comparable across machines); bfloat16 on a CPU is opt-in.
+PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISION_CHOICES = "auto (float32 on a CPU, bfloat16 on a GPU), float32 or bfloat16"  # for error messages
+#: /proc/cpuinfo flags of x86 CPUs that compute in bfloat16 natively (AVX512-BF16, AMX); without them
+#: torch still runs bfloat16 on a CPU, by conversion, at whatever speed that gives.
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-def device_and_dtype(device: str = "auto") -> tuple[str, Any]:
-    """CUDA in bf16 when available (or asked for), otherwise CPU in float32."""
+def precision_for(device: str, precision: str = "auto") -> str:
+    """The dtype an LM is loaded in on `device` ("cuda" or "cpu"), by name: `precision`, where `auto`
+    is bfloat16 on a GPU and float32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise BenchError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return "bfloat16" if device == "cuda" else "float32"
+    return precision
+
+
+def key_precision(device: str, precision: str = "auto") -> str | None:
+    """What an LM cell's key says of its precision (`Method.precision`): None for float32 on the CPU
+    (keys predate precision), else the dtype's name (bfloat16 on a GPU, as always; float32 on a GPU
+    and bfloat16 on a CPU, so that neither stands in for a CPU float32 cell)."""
+    name = precision_for(device, precision)
+    return None if name == "float32" and device == "cpu" else name
+
+
+def cpu_bf16_flags() -> list[str]:
+    """The flags of `CPU_BF16_FLAGS` this machine's CPU has ([] where it has none, or no /proc/cpuinfo)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return [flag for flag in CPU_BF16_FLAGS if flag in flags]
+
+
+def cpu_bf16_note() -> str:
+    """One line on this CPU's bfloat16 support, for benchmarks and logs."""
+    flags = cpu_bf16_flags()
+    if flags:
+        return f"this CPU computes bfloat16 natively ({', '.join(flags)} in /proc/cpuinfo)"
+    return (f"this CPU has no bfloat16 support (none of {', '.join(CPU_BF16_FLAGS)} in /proc/cpuinfo): bfloat16 "
+            "still runs, by conversion, at whatever speed that gives")
+
+
+def device_and_dtype(device: str = "auto", precision: str = "auto") -> tuple[str, Any]:
+    """The device (CUDA when available, or asked for; else the CPU) and the torch dtype of `precision`
+    there (`precision_for`)."""
     import torch
 
     from bench.run.provenance import default_device, require_device
@@ -185,7 +226,7 @@ def device_and_dtype(device: str = "auto") -> tuple[str, Any]:
     if device == "auto":
         device = default_device()
     require_device(device)
-    return device, getattr(torch, precision_for(device))
+    return device, getattr(torch, precision_for(device, precision))
 
 
 @dataclass
@@ -195,15 +236,17 @@ class LoadedModel:
     model: Any
     tokenizer: Any
     device: str
+    precision: str = "float32"  # the dtype of its weights, by name (`precision_for`)
 
 
-_LOADED: dict[tuple[str, str], LoadedModel] = {}
+_LOADED: dict[tuple[str, str, str], LoadedModel] = {}
 
 
-def load(name_or_path: str, device: str = "auto") -> LoadedModel:
-    """The base model and tokenizer, loaded once per process per (model, device) and shared."""
-    device, dtype = device_and_dtype(device)
-    key = (name_or_path, device)
+def load(name_or_path: str, device: str = "auto", precision: str = "auto") -> LoadedModel:
+    """The base model and tokenizer in `precision` (`precision_for`), loaded once per process per
+    (model, device, precision) and shared."""
+    device, dtype = device_and_dtype(device, precision)
+    key = (name_or_path, device, str(dtype).removeprefix("torch."))
     if key in _LOADED:
         return _LOADED[key]
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -218,7 +261,7 @@ def load(name_or_path: str, device: str = "auto") -> LoadedModel:
         raise BenchError(f"could not load model {name_or_path!r} from {location} ({str(exc).splitlines()[0]}); "
                          "check the folder or hub id (offline machines need a local folder)") from exc
     model.to(device).eval()
-    loaded = LoadedModel(name_or_path, location, model, tokenizer, device)
+    loaded = LoadedModel(name_or_path, location, model, tokenizer, device, key[2])
     _LOADED[key] = loaded
     return loaded
 
