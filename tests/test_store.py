@@ -35,3 +35,22 @@ def test_a_record_written_with_inline_scores_still_loads(tmp_path):
     (tmp_path / "records" / "like-ratio" / "old.json").write_text(json.dumps(_record("old", [0.25, 0.5, 0.75])))
     (record,) = ResultStore(tmp_path).records()
     assert record["scores"] == [0.25, 0.5, 0.75] and record["users"] == ["u1", "u1", "u2"]
+
+
+def test_records_of_an_older_schema_are_brought_up_to_date_on_read(tmp_path):
+    """A record written before `schema` existed (no users, a peak without its source) reads in the
+    current format; written again, it keeps what it had and gains nothing invented."""
+    from bench.run.store import SCHEMA, migrate
+
+    old = _record("v1", [0.25, 0.5, 0.75])
+    old.pop("users", None)
+    old.update(peak_rss_mb=512.0)
+    (tmp_path / "records" / "like-ratio").mkdir(parents=True)
+    (tmp_path / "records" / "like-ratio" / "v1.json").write_text(json.dumps(old))
+    store = ResultStore(tmp_path)
+    read = store.load("like-ratio", "v1")
+    assert read["schema"] == SCHEMA and read["users"] is None and "process peak" in read["peak_rss_source"]
+    store.write(dict(read, key="v1-again"))
+    again = store.load("like-ratio", "v1-again")
+    assert again["users"] is None and again["scores"] == read["scores"]
+    assert migrate(dict(again)) == again  # the current schema migrates to itself

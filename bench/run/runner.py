@@ -14,8 +14,8 @@ shared by several test-domain cells counts whole in each of them: a cell's peak 
 fit's peak and that of its own scoring. `peak_rss_source` says how the host peak was taken:
 "VmHWM" (Linux: the kernel's high-water mark, reset before the fit and before each scoring),
 "VmRSS sampled" (every 10 ms, where the mark cannot be reset) or "ru_maxrss" (elsewhere; the
-process's peak, kept only when the cell raised it, else None). Records without `peak_rss_source`
-predate this and hold the process's peak so far, inherited from earlier cells.
+process's peak, kept only when the cell raised it, else None). Records from before it hold the
+process's peak so far, inherited from earlier cells; `bench.run.store.migrate` says so on read.
 """
 
 from __future__ import annotations

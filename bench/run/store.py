@@ -59,6 +59,34 @@ def record_identity(record: dict[str, Any]) -> tuple:
             record["shots"], record["seed"], record.get("test_size"))
 
 
+#: The record format's version, written into every record. Older records are brought up to it on read,
+#: one step at a time (`MIGRATIONS`), so readers see one format and never handle an old one themselves.
+SCHEMA = 2
+
+
+def _to_schema_2(record: dict[str, Any]) -> dict[str, Any]:
+    """Records from before `schema` existed: a cell's peak memory without `peak_rss_source` was the
+    process's peak so far (inherited from earlier cells), and a test set without users was not
+    recorded (the statistics then resample samples, and the report says so)."""
+    if "peak_rss_mb" in record and "peak_rss_source" not in record:
+        record["peak_rss_source"] = "process peak so far (recorded before peaks were per cell)"
+    record.setdefault("users", None)
+    return record
+
+
+MIGRATIONS = {1: _to_schema_2}  # from version N to N + 1
+
+
+def migrate(record: dict[str, Any]) -> dict[str, Any]:
+    """The record in the current SCHEMA, each step applied in turn (a record without one is version 1)."""
+    version = record.get("schema", 1)
+    while version < SCHEMA:
+        record = MIGRATIONS[version](record)
+        version += 1
+    record["schema"] = SCHEMA
+    return record
+
+
 TEST_SET_FIELDS = ("sample_ids", "labels")
 #: Stored with the test set but not part of its digest: users were recorded after test sets were
 #: named by the digest of their ids and labels, which they do not change.
@@ -80,11 +108,13 @@ class ResultStore:
 
     def write(self, record: dict[str, Any]) -> Path:
         """Write one record atomically; its sample ids, labels and users go to the shared test-set file."""
-        record = dict(record)
+        record = {**record, "schema": SCHEMA}
         if all(field in record for field in TEST_SET_FIELDS):
             test_set = {field: record.pop(field) for field in TEST_SET_FIELDS}
             digest = hashlib.sha256(json.dumps(test_set).encode()).hexdigest()[:20]
-            test_set.update({field: record.pop(field) for field in TEST_SET_EXTRA_FIELDS if field in record})
+            # users not recorded (None) stay with the record: the test set holds only what is known
+            test_set.update({field: record.pop(field) for field in TEST_SET_EXTRA_FIELDS
+                             if record.get(field) is not None})
             test_set_path = self.root / "testsets" / f"{digest}.json"
             if not test_set_path.is_file() or set(test_set) - set(self._test_set(digest)):
                 write_json_atomically(test_set_path, test_set, indent=None)  # new, or gains its users
@@ -116,6 +146,7 @@ class ResultStore:
         return tuple(np.frombuffer((self.root / "vectors" / f"{digest}.f64").read_bytes(), dtype="<f8").tolist())
 
     def _joined(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record as readers see it: test set and vectors joined back, in the current schema."""
         if "test_set" in record:
             record.update({field: list(values) for field, values in self._test_set(record["test_set"]).items()})
         if "scores_vector" in record:
@@ -123,7 +154,7 @@ class ResultStore:
         if "sample_value_vectors" in record:
             record["sample_values"] = {name: list(self._vector(digest))
                                        for name, digest in record.pop("sample_value_vectors").items()}
-        return record
+        return migrate(record)
 
     def has_audit(self, domain: str, fingerprint: str) -> bool:
         return (self.root / "audits" / f"{domain}-{fingerprint}.json").is_file()
