@@ -82,7 +82,7 @@ def test_tallrec_tunes_and_scores_in_bfloat16(tiny_folder, movie, tmp_path):
     assert base.dtype == torch.bfloat16 and not hasattr(base, "peft_config")  # LoRA taken out again
 
 
-def _cell(data_dir, method: str, params: dict[str, str], device: str = "cpu") -> runner.Cell:
+def _cell(data_dir, method: str, params: dict[str, str], device: str = "cpu") -> runner.PlannedCell:
     grid = runner.Grid(methods=[method], shots=[16], seeds=[0], train=["movie"], test=["movie"],
                        params={method: params}, data_dir=str(data_dir), device=device)
     return runner.plan(grid)[0]  # planning only: no model is loaded, no GPU needed

@@ -113,7 +113,7 @@ def test_records_share_test_set_files_and_read_back_whole(data_dir, store_dir):
 
 @pytest.mark.parametrize("name", ["gru4rec", "sasrec-text", "deepfm", "din"])
 def test_a_recbole_model_trained_on_a_gpu_is_not_the_cpu_cell(data_dir, name):
-    def on(device: str) -> runner.Cell:
+    def on(device: str) -> runner.PlannedCell:
         return runner.plan(runner.Grid(methods=[name], shots=[16], seeds=[0], train=["movie"], test=["movie"],
                                        data_dir=str(data_dir), device=device))[0]
 

@@ -20,7 +20,7 @@ import pytest
 
 from bench.run.cell_status import cell_states
 from bench.run.launchers import pack_tasks, slurm_options
-from bench.run.runner import Cell
+from bench.run.runner import PlannedCell
 from bench.run.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,8 +172,8 @@ def test_cancelled_task_leaves_no_cell_and_rerun_submits_only_missing(slurm_clus
     assert {s.state for s in cell_states(ResultStore(store))} == {"done"}
 
 
-def _cell(method: str, seed: int, config: dict | None = None) -> Cell:
-    return Cell(method, config or {}, "movie", "movie", 16, seed, None, f"{method}-{seed}")
+def _cell(method: str, seed: int, config: dict | None = None) -> PlannedCell:
+    return PlannedCell(method, config or {}, "movie", "movie", 16, seed, None, f"{method}-{seed}")
 
 
 def test_tasks_pack_groups_by_base_model_only_beyond_parallelism():

@@ -81,7 +81,7 @@ class Comparison:
 
 
 @dataclass
-class Cell:
+class TableCell:
     """One (row, train, test, K) of a table: all seeds' records of one method configuration."""
 
     row: str
@@ -167,7 +167,7 @@ def _row_sort_key(row: str) -> tuple:
 class Tables:
     """Every cell of the store, grouped by test subset (records with different test_size never mix)."""
 
-    cells: dict[tuple, Cell]  # (test_size, train, test, shots, row) -> cell
+    cells: dict[tuple, TableCell]  # (test_size, train, test, shots, row) -> cell
     audits: dict[str, dict] = field(default_factory=dict)  # test domain -> its audit facts, where stored
     bank: ResampleBank = field(default_factory=ResampleBank)  # every cell's resampled AUCs, computed once
     labels: dict = field(default_factory=dict)  # test size -> (row -> display label, caption text), once
@@ -185,10 +185,10 @@ class Tables:
     def shots(self, test_size: int | None) -> list[int]:
         return sorted({k[3] for k in self.cells if k[0] == test_size})
 
-    def get(self, test_size, train, test, shots, row) -> Cell | None:
+    def get(self, test_size, train, test, shots, row) -> TableCell | None:
         return self.cells.get((test_size, train, test, shots, row))
 
-    def column(self, test_size, train, test, shots) -> list[Cell]:
+    def column(self, test_size, train, test, shots) -> list[TableCell]:
         """The column's cells by row name: never in the order the store lists its files."""
         return sorted((c for k, c in self.cells.items() if k[:4] == (test_size, train, test, shots)),
                       key=lambda c: c.row)
@@ -211,11 +211,11 @@ def with_views(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def aggregate(records: list[dict[str, Any]], *, with_statistics: bool = True) -> Tables:
     records = with_views(records)
     labels = row_labels(records)
-    cells: dict[tuple, Cell] = {}
+    cells: dict[tuple, TableCell] = {}
     for r in records:
         row = labels[r["key"]]
         k = (r.get("test_size"), r["train"], r["test"], r["shots"], row)
-        cell = cells.setdefault(k, Cell(row, r["method"], r["train"], r["test"], r["shots"], r.get("test_size")))
+        cell = cells.setdefault(k, TableCell(row, r["method"], r["train"], r["test"], r["shots"], r.get("test_size")))
         if r["status"] == "ok":
             cell.records.append(r)
         else:
@@ -236,7 +236,7 @@ def _scored(record: dict[str, Any]) -> tuple:
     return tuple(record["sample_ids"]), tuple(record["scores"])
 
 
-def _one_record_per_seed(cell: Cell) -> None:
+def _one_record_per_seed(cell: TableCell) -> None:
     """A seed is one draw of shots: two records of it in one cell (the same configuration run again on
     regenerated data, whose fingerprints give it a key of its own, or under an operational setting the
     row does not show) would count that draw twice in the mean, its interval and its test. Two that
@@ -256,7 +256,7 @@ def _one_record_per_seed(cell: Cell) -> None:
     cell.records = kept
 
 
-def strongest_baseline(cells: list[Cell]) -> Cell | None:
+def strongest_baseline(cells: list[TableCell]) -> TableCell | None:
     """The column's training-free cell with the highest mean: the bar every other method must clear.
     Only a cell whose runs scored the same samples can be one (the tests pair on them), so the tables'
     † and the tests always name the same cell."""
@@ -264,19 +264,19 @@ def strongest_baseline(cells: list[Cell]) -> Cell | None:
     return max(candidates, key=lambda c: (c.mean, c.row)) if candidates else None
 
 
-def scored_alike(cell: Cell) -> bool:
+def scored_alike(cell: TableCell) -> bool:
     """All of a cell's runs scored the same test samples (a paired or pooled statistic needs that)."""
     return len({tuple(r["sample_ids"]) for r in cell.runs}) == 1
 
 
-def bank_cell(bank: ResampleBank, cell: Cell) -> str:
+def bank_cell(bank: ResampleBank, cell: TableCell) -> str:
     """Make `cell` known to `bank` (once); its name there."""
     first = cell.runs[0]
     bank.add(cell.name, tuple(first["sample_ids"]), first["labels"], [r["scores"] for r in cell.runs], cell.users)
     return cell.name
 
 
-def compared(pairs: list[tuple[Cell, Cell]], bank: ResampleBank) -> list[Comparison]:
+def compared(pairs: list[tuple[TableCell, TableCell]], bank: ResampleBank) -> list[Comparison]:
     """Each cell against its base cell on the same samples (paired cluster bootstrap over users and
     runs), Holm-corrected over the list, each with its resolution at the list's strictest Holm level."""
     n = resamples_for(len(pairs), ALPHA)
@@ -288,7 +288,7 @@ def compared(pairs: list[tuple[Cell, Cell]], bank: ResampleBank) -> list[Compari
     return comparisons
 
 
-def resolution(cells: list[Cell]) -> float:
+def resolution(cells: list[TableCell]) -> float:
     """The median resolution over the cells' comparisons (nan where none was compared)."""
     found = [c.comparison.resolution for c in cells if c.comparison is not None]
     return float(np.median(found)) if found else math.nan

@@ -2,7 +2,7 @@
 
 A table ranks methods by AUC alone, so a configuration that gains half a point for a thousand times the
 compute looks like a win. This figure puts the price beside the gain: for each in-domain test set (full
-test set, trained and tested on one domain), one panel of mean AUC x 100 (`Cell.mean`) against the cell's
+test set, trained and tested on one domain), one panel of mean AUC x 100 (`TableCell.mean`) against the cell's
 compute, on a log axis, and the Pareto front through it: the configurations that no other one beats on
 both counts (at most the same cost and at least the same AUC, better on one). Whatever lies below and to
 the right of the front buys less AUC for more compute than something already drawn.
@@ -59,7 +59,7 @@ from bench.report.labels import MAX_LABEL, table_labels  # noqa: E402
 from bench.report.styles import ordered_rows, row_styles  # noqa: E402
 
 if TYPE_CHECKING:
-    from bench.report.aggregate import Cell, Tables
+    from bench.report.aggregate import TableCell, Tables
 
 #: Seconds per 1000 test samples below which costs are drawn (and compared on the front) as equal.
 COST_FLOOR = 0.01
@@ -104,7 +104,7 @@ class Point:
     shots: int
     auc: float  # mean AUC x 100
     cost: CellCost
-    cell: Cell
+    cell: TableCell
 
     @property
     def drawn_cost(self) -> float:
@@ -118,7 +118,7 @@ class Panel:
     test: str
     points: list[Point]
     front: list[Point]
-    unmeasured: list[Cell]
+    unmeasured: list[TableCell]
 
 
 def panels(tables: Tables, test_size: int | None = None) -> list[Panel]:

@@ -11,7 +11,7 @@ import numpy as np
 from bench.report.aggregate import _row_sort_key, row_labels
 
 if TYPE_CHECKING:
-    from bench.report.aggregate import Cell, Tables
+    from bench.report.aggregate import TableCell, Tables
 
 
 def _mean_seconds(values: list[float | None]) -> str:
@@ -119,7 +119,7 @@ def record_dollars(record: dict[str, Any]) -> float | None:
     return dollars * 1000 / n
 
 
-def cell_cost(cell: Cell) -> CellCost | None:
+def cell_cost(cell: TableCell) -> CellCost | None:
     """The cell's cost (see the module docstring); None when no record of it measured one."""
     seconds = [s for r in cell.records if (s := record_seconds(r)) is not None]
     if not seconds:
@@ -130,7 +130,7 @@ def cell_cost(cell: Cell) -> CellCost | None:
                     float(np.mean(dollars)) if dollars else None)
 
 
-def in_domain(tables: Tables, test_size: int | None) -> dict[tuple[str, str, int], Cell]:
+def in_domain(tables: Tables, test_size: int | None) -> dict[tuple[str, str, int], TableCell]:
     """(test set, row, K) -> the in-domain cell with records, for one test subset."""
     return {(k[2], k[4], k[3]): c for k, c in tables.cells.items()
             if k[0] == test_size and k[1] == k[2] and c.records}

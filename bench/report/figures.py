@@ -3,7 +3,7 @@
 Both figures use one vocabulary, stated in each figure's key:
   * filled marker: the mean of two or more distinct runs; hollow marker: a single run (one seed, or a
     deterministic method whose seeds gave identical scores), so it carries no seed-to-seed spread;
-  * error bars: the cell's 95% interval of the mean (`Cell.interval`), wherever one was computed;
+  * error bars: the cell's 95% interval of the mean (`TableCell.interval`), wherever one was computed;
   * a grey line at AUC x 100 = 50: chance (a scorer that knows nothing).
 
 auc_vs_k      In-domain AUC x 100 against K (log scale), as small multiples: one row of panels per method
@@ -51,7 +51,7 @@ from bench.report.styles import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from bench.report.aggregate import Cell, Tables
+    from bench.report.aggregate import TableCell, Tables
     from bench.report.paper import PaperRow
 
 TRAIN_PLANS = ("movie", "book", "both")
@@ -61,15 +61,15 @@ CHANCE_COLOUR = "#8c8c8c"
 PAPER_LABEL = "paper: TALLRec on LLaMA-7B (published, full test set)"
 
 
-def _has_value(cell: Cell | None) -> bool:
+def _has_value(cell: TableCell | None) -> bool:
     return cell is not None and bool(cell.records)
 
 
-def _single_run(cell: Cell) -> bool:
+def _single_run(cell: TableCell) -> bool:
     return len(cell.runs) == 1
 
 
-def _interval(cell: Cell) -> tuple[float, float] | None:
+def _interval(cell: TableCell) -> tuple[float, float] | None:
     """The cell's 95% interval in AUC x 100, (low, high); None when it has none."""
     if cell.interval is None:
         return None
@@ -136,7 +136,7 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
 # AUC against K
 
 
-def _draw_series(ax, points: list[tuple[float, Cell]], style: Style, row: str) -> None:
+def _draw_series(ax, points: list[tuple[float, TableCell]], style: Style, row: str) -> None:
     """One row's line, its error bars and its markers (hollow where the point is a single run)."""
     xs = [x for x, _ in points]
     ys = [100 * c.mean for _, c in points]

@@ -2,7 +2,7 @@
 at most 60 characters; what they all share (an LM's model and precision, say) goes into one caption
 sentence instead, and a label still too long becomes `method (a)` with its full text in the caption.
 `short_label` (the summary's) drops instead what is at the method's CPU defaults. Row identities
-(`Cell.row`) never change: only what a reader sees.
+(`TableCell.row`) never change: only what a reader sees.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from bench.report.aggregate import Cell, Tables
+from bench.report.aggregate import TableCell, Tables
 
 MAX_LABEL = 60
 
@@ -26,7 +26,7 @@ def default_config(method: str) -> dict[str, Any] | None:
         return None
 
 
-def short_label(cell: Cell) -> str:
+def short_label(cell: TableCell) -> str:
     """The row without what its method's rows share at their defaults (model, precision): those go to
     the caption (`shared_settings`)."""
     from bench.run import registry
@@ -39,7 +39,7 @@ def short_label(cell: Cell) -> str:
     return f"{cell.method}[{', '.join(f'{k}={v}' for k, v in shown.items())}]" if shown else cell.method
 
 
-def shared_settings(cells: list[Cell]) -> str:
+def shared_settings(cells: list[TableCell]) -> str:
     """What `short_label` leaves out, per method, in one sentence (an embedded model says what it is)."""
     from bench.lm.models import model_note
     from bench.run import registry
@@ -58,7 +58,7 @@ def shared_settings(cells: list[Cell]) -> str:
     return (f"Settings the rows share: {text}. " + " ".join(f"Model {n}." for n in sorted(notes))) if text else ""
 
 
-def _settings(cell: Cell) -> dict[str, Any]:
+def _settings(cell: TableCell) -> dict[str, Any]:
     """What the row's full label names: its settings away from the defaults (and, for an installed
     method, its always-named settings); for a method not installed here, its recorded config."""
     from bench.run import registry
@@ -68,7 +68,7 @@ def _settings(cell: Cell) -> dict[str, Any]:
     return cls.label_config(config) if cls is not None else dict(sorted(config.items()))
 
 
-def display_labels(cells: list[Cell]) -> tuple[dict[str, str], str]:
+def display_labels(cells: list[TableCell]) -> tuple[dict[str, str], str]:
     """Row -> the label a table or figure shows, and the caption text that completes them. A label names
     only the settings that differ between its method's rows here; what they all share goes into the
     caption (a method with one row is named alone), and a label still over MAX_LABEL characters becomes

@@ -38,7 +38,7 @@ from bench.errors import BenchError
 from bench.report.aggregate import (
     ALPHA,
     STATISTICS_TEXT,
-    Cell,
+    TableCell,
     Tables,
     _row_sort_key,
     aggregate,
@@ -83,7 +83,7 @@ def _in_domain_rows(tables: Tables, test_size: int | None) -> list[str]:
             if any(tables.get(test_size, d, d, k, r) for d in tables.domains() for k in tables.shots(test_size))]
 
 
-def _is_best(tables: Tables, test_size, domain, k, cell: Cell | None) -> bool:
+def _is_best(tables: Tables, test_size, domain, k, cell: TableCell | None) -> bool:
     """Whether `cell` shows the column's highest mean at the shown precision (ties: all of them bold,
     never the one the store happened to list first)."""
     means = [f"{100 * c.mean:.2f}" for c in tables.column(test_size, domain, domain, k) if c.records]
@@ -229,7 +229,7 @@ def details_markdown(tables: Tables, test_size: int | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _names(cells: list[Cell]) -> str:
+def _names(cells: list[TableCell]) -> str:
     return "; ".join(f"{short_label(c)} ({100 * c.mean:.2f}, Δ {100 * c.comparison.result.difference:+.2f})"
                      for c in cells)
 

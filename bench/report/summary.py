@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.report.aggregate import Cell, Tables, resolution, strongest_baseline
+from bench.report.aggregate import TableCell, Tables, resolution, strongest_baseline
 from bench.report.costs import cost_column
 from bench.report.labels import default_config, shared_settings, short_label
 from bench.report.text import subset_name
@@ -32,7 +32,7 @@ class Feature:
     method: str
     values: tuple[tuple[str, str], ...]
 
-    def matches(self, cell: Cell) -> bool:
+    def matches(self, cell: TableCell) -> bool:
         return cell.method == self.method and _configured_as(cell, dict(self.values))
 
 
@@ -67,7 +67,7 @@ def read_features(specs: list[str]) -> list[Feature]:
     return found
 
 
-def _configured_as(cell: Cell, values: dict[str, str]) -> bool:
+def _configured_as(cell: TableCell, values: dict[str, str]) -> bool:
     """The cell's settings are `values` and, for everything else, its method's CPU defaults (a setting
     a report row always names, such as an LM's model, at its default value)."""
     from bench.run import registry
@@ -88,16 +88,16 @@ def _configured_as(cell: Cell, values: dict[str, str]) -> bool:
     return not cell.records[0].get("view_of") or "selected_by" in values
 
 
-def at_defaults(cell: Cell) -> bool:
+def at_defaults(cell: TableCell) -> bool:
     """The cell's configuration is its method's default on a CPU (float32, not a view of another kind)."""
     return _configured_as(cell, {})
 
 
-def featured(cells: list[Cell], features: list[Feature]) -> list[Cell]:
+def featured(cells: list[TableCell], features: list[Feature]) -> list[TableCell]:
     return [c for c in cells if c.records and (at_defaults(c) or any(f.matches(c) for f in features))]
 
 
-def _delta(cell: Cell | None) -> str:
+def _delta(cell: TableCell | None) -> str:
     if cell is None or cell.comparison is None:
         return "—"
     r = cell.comparison.result
@@ -105,7 +105,7 @@ def _delta(cell: Cell | None) -> str:
             f"p {cell.comparison.p_holm:.2g}")
 
 
-def _name(cell: Cell | None, costs: dict) -> str:
+def _name(cell: TableCell | None, costs: dict) -> str:
     """`label AUC (cost)`: the cost is fit plus scoring seconds per 1000 test samples, where measured."""
     if cell is None:
         return "—"

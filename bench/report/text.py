@@ -1,18 +1,18 @@
-"""Cell and caption text shared by every table (Table 1, cross-domain, details), in Markdown and LaTeX,
+"""TableCell and caption text shared by every table (Table 1, cross-domain, details), in Markdown and LaTeX,
 so one cell reads the same wherever it is shown."""
 
 from __future__ import annotations
 
 import re
 
-from bench.report.aggregate import Cell
+from bench.report.aggregate import TableCell
 
 
 def subset_name(test_size: int | None) -> str:
     return "full test sets" if test_size is None else f"fixed {test_size}-sample test subset (not the full test set)"
 
 
-def marker(cell: Cell, base: Cell | None, latex: bool) -> str:
+def marker(cell: TableCell, base: TableCell | None, latex: bool) -> str:
     """† the column's baseline; ↑/↓ significantly above/below it; ° never compared with it (no
     training-free baseline in the column, or its runs scored other test samples); none: not significant."""
     if base is not None and cell is base:
@@ -27,7 +27,7 @@ def marker(cell: Cell, base: Cell | None, latex: bool) -> str:
     return "↑" if up else "↓"
 
 
-def cell_text(cell: Cell | None, *, bold: bool = False, marker: str = "", latex: bool = False) -> str:
+def cell_text(cell: TableCell | None, *, bold: bool = False, marker: str = "", latex: bool = False) -> str:
     """`mean ± std (n=seeds)` in AUC x 100; `1 run` for one seed or seeds with identical scores; `n/a` or
     `not run` instead of inventing numbers."""
     if cell is None:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report.aggregate import ALPHA, Cell, Tables, compared, scored_alike
+from bench.report.aggregate import ALPHA, TableCell, Tables, compared, scored_alike
 from bench.report.labels import table_labels
 from bench.report.text import subset_name
 from bench.run import registry
 
 
-def _untuned_identity(cell: Cell) -> tuple:
+def _untuned_identity(cell: TableCell) -> tuple:
     """What must match between a tuned cell and the untuned cell it is compared with."""
     config: dict[str, Any] = cell.records[0]["config"]
     hint = bool(config.get("hint", False))

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from bench.errors import BenchError
 from bench.files import write_json_atomically
 from bench.run import runner
-from bench.run.runner import Cell, Grid, RunSummary
+from bench.run.runner import Grid, PlannedCell, RunSummary
 from bench.run.store import ResultStore
 
 LAUNCHERS = ("local", "slurm")
@@ -72,10 +72,10 @@ def slurm_options(config_file: Path | None = None, **overrides: Any) -> SlurmOpt
 class Task:
     """One array task: fit groups (cells sharing one fitted model) that run one after another."""
 
-    groups: list[list[Cell]]
+    groups: list[list[PlannedCell]]
 
     @property
-    def cells(self) -> list[Cell]:
+    def cells(self) -> list[PlannedCell]:
         return [cell for group in self.groups for cell in group]
 
 
@@ -84,16 +84,16 @@ def run_local(grid: Grid, store: ResultStore, progress: bool = True) -> RunSumma
     return runner.run(grid, store, progress=progress)
 
 
-def _model_key(group: list[Cell]) -> tuple:
+def _model_key(group: list[PlannedCell]) -> tuple:
     """Cells with the same method and config load the same base model."""
     return (group[0].method, json.dumps(group[0].config, sort_keys=True, default=str))
 
 
-def pack_tasks(groups: list[list[Cell]], parallelism: int) -> list[Task]:
+def pack_tasks(groups: list[list[PlannedCell]], parallelism: int) -> list[Task]:
     """One fit group per task while that keeps every slot busy; beyond that, pack groups of the same
     base model into one task, so a model is loaded once per task instead of once per group."""
     per_task = max(1, math.ceil(len(groups) / max(1, parallelism)))
-    by_model: dict[tuple, list[list[Cell]]] = {}
+    by_model: dict[tuple, list[list[PlannedCell]]] = {}
     for group in groups:
         by_model.setdefault(_model_key(group), []).append(group)
     return [Task(same[i:i + per_task]) for same in by_model.values() for i in range(0, len(same), per_task)]
@@ -156,7 +156,7 @@ def manifest_dir(store: ResultStore) -> Path:
     return store.root / "slurm"
 
 
-def _write_manifest(store: ResultStore, job_id: str, tasks: list[Task], jobs: list, cells: list[Cell]) -> None:
+def _write_manifest(store: ResultStore, job_id: str, tasks: list[Task], jobs: list, cells: list[PlannedCell]) -> None:
     entries = []
     for index, (task, job) in enumerate(zip(tasks, jobs, strict=True)):
         entries.append({

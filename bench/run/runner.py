@@ -57,7 +57,7 @@ class Grid:
 
 
 @dataclass
-class Cell:
+class PlannedCell:
     method: str
     config: dict[str, Any]
     train: str
@@ -80,7 +80,7 @@ def _data_dir(grid: Grid) -> Path | None:
     return Path(grid.data_dir) if grid.data_dir else None
 
 
-def plan(grid: Grid) -> list[Cell]:
+def plan(grid: Grid) -> list[PlannedCell]:
     """All cells of the grid with their keys; validates names, parameters, K, seeds and the test
     subset before anything runs. A value given twice (`--shots 16 16`) is one cell."""
     cells = []
@@ -115,12 +115,12 @@ def plan(grid: Grid) -> list[Cell]:
             }
             fit_identity = {n: v for n, v in identity.items() if n not in ("test", "test_size", "data")}
             fit_identity["data"] = {"train": identity["data"]["train"]}
-            cells.append(Cell(name, config, train_plan, test, k, seed, test_size, cell_key(identity),
+            cells.append(PlannedCell(name, config, train_plan, test, k, seed, test_size, cell_key(identity),
                               cell_key(fit_identity)))
     return cells
 
 
-def _fit_group(cell: Cell) -> tuple:
+def _fit_group(cell: PlannedCell) -> tuple:
     return (cell.method, repr(sorted(cell.config.items())), cell.train, cell.shots, cell.seed)
 
 
@@ -128,9 +128,9 @@ def _resolve_device(requested: str) -> str:
     return provenance.default_device() if requested == "auto" else requested
 
 
-def pending_groups(cells: list[Cell], store: ResultStore, summary: RunSummary) -> list[list[Cell]]:
+def pending_groups(cells: list[PlannedCell], store: ResultStore, summary: RunSummary) -> list[list[PlannedCell]]:
     """The cells the store lacks, grouped so that each group is fitted once (launchers use this)."""
-    pending: dict[tuple, list[Cell]] = {}
+    pending: dict[tuple, list[PlannedCell]] = {}
     for cell in cells:
         if store.has(cell.method, cell.key):
             summary.reused.append(cell.key)
@@ -165,7 +165,7 @@ def run(grid: Grid, store: ResultStore, progress: bool = True) -> RunSummary:
     return summary
 
 
-def _fit(method: registry.Method, first: Cell, shots, domains: list[str], store: ResultStore,
+def _fit(method: registry.Method, first: PlannedCell, shots, domains: list[str], store: ResultStore,
          device: str) -> tuple[float, list[MemoryPeak]]:
     """Fit once for the group: its seconds and memory peak."""
     context = registry.FitContext(
@@ -179,7 +179,7 @@ def _fit(method: registry.Method, first: Cell, shots, domains: list[str], store:
     return seconds, [memory]
 
 
-def _scored(method: registry.Method, cell: Cell, samples: list, fit_share: float, fit_seconds: float,
+def _scored(method: registry.Method, cell: PlannedCell, samples: list, fit_share: float, fit_seconds: float,
             fit_memory: list[MemoryPeak]) -> dict[str, Any]:
     """Score the cell's test samples: the record's result fields (scores, AUC, timing, memory)."""
     with MemoryPeak() as memory:
@@ -202,7 +202,7 @@ def _scored(method: registry.Method, cell: Cell, samples: list, fit_share: float
     return fields
 
 
-def run_group(group: list[Cell], grid: Grid, store: ResultStore, summary: RunSummary,
+def run_group(group: list[PlannedCell], grid: Grid, store: ResultStore, summary: RunSummary,
               bar: tqdm | None = None) -> None:
     """Fit one method once and write a record for each of its cells (one per test domain).
 
