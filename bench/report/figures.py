@@ -240,6 +240,61 @@ def _plan_style(plan: str, plans: list[str]) -> tuple[str, str]:
     return PLAN_STYLES.get(plan) or EXTRA_PLAN_STYLES[extra.index(plan) % len(EXTRA_PLAN_STYLES)]
 
 
+def _cross_domain_panel(ax, tables: Tables, test_size: int | None, test: str, k: int, rows: list[str],
+                        plans: list[str], x_range: tuple[float, float], offsets: dict[str, float],
+                        fontsize: float) -> None:
+    """One (test domain, K) panel: a line per row, a dot per training plan, or why there is none."""
+    x_lo, x_hi = x_range
+    methods = row_methods(tables, test_size)
+    if x_lo < CHANCE:
+        ax.axvspan(x_lo, CHANCE, color="#f0f0f0", zorder=0, linewidth=0)
+    ax.axvline(CHANCE, color=CHANCE_COLOUR, linewidth=1.0, zorder=1)
+    for i, row in enumerate(rows):
+        if i and family(methods[row]) != family(methods[rows[i - 1]]):
+            ax.axhline(i - 0.5, color="#9a9a9a", linewidth=0.8, zorder=1)
+        elif i:
+            ax.axhline(i - 0.5, color="#e2e2e2", linewidth=0.6, zorder=1)
+        for plan in plans:
+            colour, marker = _plan_style(plan, plans)
+            y = i + offsets[plan]
+            cell = tables.get(test_size, plan, test, k, row)
+            if not _has_value(cell):
+                note = "n/a" if cell is not None and cell.not_applicable else "not run"
+                ax.text(x_lo + 0.012 * (x_hi - x_lo), y, note, fontsize=fontsize, color="#777777",
+                        style="italic", ha="left", va="center", zorder=2, gid=f"note:{note}")
+                continue
+            x = 100 * cell.mean
+            if (span := _interval(cell)) is not None:
+                bars = ax.errorbar([sum(span) / 2], [y], xerr=[(span[1] - span[0]) / 2], fmt="none",
+                                   ecolor=colour, elinewidth=1.0, capsize=2, zorder=2)
+                bars.lines[2][0].set_gid(f"interval:{row}")
+            hollow = _single_run(cell)
+            ax.plot([x], [y], linestyle="none", marker=marker, markersize=5, color=colour,
+                    markeredgewidth=1.2, markerfacecolor="white" if hollow else colour,
+                    zorder=3, gid=f"{'hollow' if hollow else 'filled'}:{row}")
+    ax.set_title(f"tested on {test}, K={k}", fontsize=9.5)
+    ax.grid(axis="x", alpha=0.3)
+    ax.tick_params(labelsize=7.5)
+
+
+def _cross_domain_key(fig: Figure, plans: list[str]) -> None:
+    """One key under the panels: the plans (and chance) on its first line, markers and error bars on the
+    second."""
+    handles = [Line2D([], [], linestyle="none", marker=_plan_style(p, plans)[1], color=_plan_style(p, plans)[0],
+                      markersize=6) for p in plans]
+    labels = [f"trained on {p}" + (" (K shots from each)" if p == "both" else "") for p in plans]
+    key_h, key_l = _key_handles()
+    first = list(zip(handles + key_h[-1:], labels + key_l[-1:], strict=True))
+    second = list(zip(key_h[:-1], key_l[:-1], strict=True))
+    ncol = max(len(first), len(second))
+    blank = (Line2D([], [], linestyle="none"), "")
+    first += [blank] * (ncol - len(first))
+    second += [blank] * (ncol - len(second))
+    entries = [e for pair in zip(first, second, strict=True) for e in pair]  # legends fill column by column
+    fig.legend([h for h, _ in entries], [t for _, t in entries], loc="outside lower center", ncol=ncol,
+               fontsize=8, frameon=False)
+
+
 def draw_cross_domain(tables: Tables, test_size: int | None) -> Figure:
     """The cross-domain dot plot, unsaved (see the module docstring)."""
     shots = tables.shots(test_size)
@@ -253,7 +308,6 @@ def draw_cross_domain(tables: Tables, test_size: int | None) -> Figure:
     title = f"Cross-domain AUC x 100, {_subset_title(test_size)}"
     if not rows or not tests:
         return _empty(plt.figure(figsize=(6, 2)), f"{title}: no cross-domain results")
-    methods = row_methods(tables, test_size)
     cells = [c for k, c in tables.cells.items() if k[0] == test_size and k[4] in rows and c.records]
     lows, highs = [CHANCE], [CHANCE + 5]
     for c in cells:
@@ -271,35 +325,7 @@ def draw_cross_domain(tables: Tables, test_size: int | None) -> Figure:
     fontsize = 6.5 if row_h >= 0.36 else 5.5
     for axes_row, test in zip(axes, tests, strict=True):
         for ax, k in zip(axes_row, shots, strict=True):
-            if x_lo < CHANCE:
-                ax.axvspan(x_lo, CHANCE, color="#f0f0f0", zorder=0, linewidth=0)
-            ax.axvline(CHANCE, color=CHANCE_COLOUR, linewidth=1.0, zorder=1)
-            for i, row in enumerate(rows):
-                if i and family(methods[row]) != family(methods[rows[i - 1]]):
-                    ax.axhline(i - 0.5, color="#9a9a9a", linewidth=0.8, zorder=1)
-                elif i:
-                    ax.axhline(i - 0.5, color="#e2e2e2", linewidth=0.6, zorder=1)
-                for plan in plans:
-                    colour, marker = _plan_style(plan, plans)
-                    y = i + offsets[plan]
-                    cell = tables.get(test_size, plan, test, k, row)
-                    if not _has_value(cell):
-                        note = "n/a" if cell is not None and cell.not_applicable else "not run"
-                        ax.text(x_lo + 0.012 * (x_hi - x_lo), y, note, fontsize=fontsize, color="#777777",
-                                style="italic", ha="left", va="center", zorder=2, gid=f"note:{note}")
-                        continue
-                    x = 100 * cell.mean
-                    if (span := _interval(cell)) is not None:
-                        bars = ax.errorbar([sum(span) / 2], [y], xerr=[(span[1] - span[0]) / 2], fmt="none",
-                                           ecolor=colour, elinewidth=1.0, capsize=2, zorder=2)
-                        bars.lines[2][0].set_gid(f"interval:{row}")
-                    hollow = _single_run(cell)
-                    ax.plot([x], [y], linestyle="none", marker=marker, markersize=5, color=colour,
-                            markeredgewidth=1.2, markerfacecolor="white" if hollow else colour,
-                            zorder=3, gid=f"{'hollow' if hollow else 'filled'}:{row}")
-            ax.set_title(f"tested on {test}, K={k}", fontsize=9.5)
-            ax.grid(axis="x", alpha=0.3)
-            ax.tick_params(labelsize=7.5)
+            _cross_domain_panel(ax, tables, test_size, test, k, rows, plans, (x_lo, x_hi), offsets, fontsize)
     ax = axes[0][0]
     shown = table_labels(tables, test_size)[0]
     ax.set_yticks(range(len(rows)), [_wrap(shown[r], 44) for r in rows], fontsize=7.5)
@@ -308,20 +334,7 @@ def draw_cross_domain(tables: Tables, test_size: int | None) -> Figure:
     ax.set_xlim(x_lo, x_hi)
     for ax in axes[-1]:
         ax.set_xlabel("AUC x 100", fontsize=8.5)
-    handles = [Line2D([], [], linestyle="none", marker=_plan_style(p, plans)[1], color=_plan_style(p, plans)[0],
-                      markersize=6) for p in plans]
-    labels = [f"trained on {p}" + (" (K shots from each)" if p == "both" else "") for p in plans]
-    # One key under the panels: the plans (and chance) on its first line, markers and error bars on the second.
-    key_h, key_l = _key_handles()
-    first = list(zip(handles + key_h[-1:], labels + key_l[-1:], strict=True))
-    second = list(zip(key_h[:-1], key_l[:-1], strict=True))
-    ncol = max(len(first), len(second))
-    blank = (Line2D([], [], linestyle="none"), "")
-    first += [blank] * (ncol - len(first))
-    second += [blank] * (ncol - len(second))
-    entries = [e for pair in zip(first, second, strict=True) for e in pair]  # legends fill column by column
-    fig.legend([h for h, _ in entries], [t for _, t in entries], loc="outside lower center", ncol=ncol,
-               fontsize=8, frameon=False)
+    _cross_domain_key(fig, plans)
     _titles(fig, width, title, f"{_n_test_text(tables, test_size, cross=True)}; one line per method "
             "configuration, one dot per training plan; 'n/a': the method cannot score a domain it was not "
             "trained on; 'not\u00a0run': no record")
