@@ -232,6 +232,61 @@ def _panel_grid(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
+def _draw_panel(ax, panel: Panel, styles: dict, order: dict[str, int], size: dict[int, float],
+                marker: dict[str, str], x_range: tuple[float, float], decades: list[float],
+                shown: dict[str, str]) -> bool:
+    """One test set's panel: its points (faded off the front), API dollars where recorded, the front as a
+    staircase, axes and ticks; whether it showed dollars."""
+    x_lo, x_hi = x_range
+    dollars_shown = False
+    ax.set_xscale("log")
+    ax.set_xlim(x_lo, x_hi)
+    aucs = [p.auc for p in panel.points]
+    y_lo, top = min(aucs + [CHANCE]) - 2.5, max(aucs + [CHANCE])
+    # room above the front for a column of its labels (one line of each about 4% of the panel)
+    y_hi = min(101.5, top + (top - y_lo) * min(0.4, 0.05 * (len(_front_labels(panel.front, shown)) + 1)))
+    ax.set_ylim(y_lo, y_hi)
+    ax.axhline(CHANCE, color=CHANCE_COLOUR, linewidth=1.0, zorder=1)
+    ax.axvspan(x_lo, COST_FLOOR, color="#f0f0f0", zorder=0, linewidth=0)
+    on_front = {id(p) for p in panel.front}
+    for p in sorted(panel.points, key=lambda p: (id(p) in on_front, order.get(p.row, 0))):
+        front = id(p) in on_front
+        style = styles.get(p.row)
+        colour = style.colour if style else "#444444"
+        shape = marker[p.cost.machines[0]] if len(p.cost.machines) == 1 else MIXED_MARKER
+        grow = 1.35 if shape == MIXED_MARKER else 1.0
+        ax.plot([p.drawn_cost], [p.auc], linestyle="none", marker=shape,
+                markersize=size[p.shots] * grow * (1.15 if front else 1.0),
+                color=colour, alpha=1.0 if front else 0.45,
+                markeredgecolor="#111111" if front else colour,
+                markeredgewidth=0.9 if front else 0.0, zorder=4 if front else 3,
+                gid=f"{'front' if front else 'point'}:{p.row}:K={p.shots}")
+        if p.cost.dollars is not None:
+            dollars_shown = True
+            ax.annotate(f"${p.cost.dollars:.3g}/1k", (p.drawn_cost, p.auc), xytext=(0, -9),
+                        textcoords="offset points", ha="center", va="top", fontsize=6.5, color="#2f6f2f",
+                        zorder=5, gid=f"dollars:{p.row}")
+    # the front as a staircase: from each point, level to the next one's cost, then up to it
+    xs, ys = [], []
+    for p in panel.front:
+        if xs:
+            xs.append(p.drawn_cost)
+            ys.append(ys[-1])
+        xs.append(p.drawn_cost)
+        ys.append(p.auc)
+    xs.append(x_hi)
+    ys.append(ys[-1])
+    ax.plot(xs, ys, color=FRONT_COLOUR, linewidth=1.1, linestyle=(0, (4, 2)), zorder=2, gid="front")
+    ax.set_title(f"{panel.test} (trained and tested on {panel.test})", fontsize=10)
+    ax.grid(alpha=0.3, which="major")
+    ax.tick_params(labelsize=8)
+    ax.xaxis.set_major_locator(FixedLocator(decades))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"≤{d:g}" if d == COST_FLOOR else f"{d:g}" for d in decades])
+    ax.set_ylabel("AUC x 100 (mean over seeds)", fontsize=8.5)
+    return dollars_shown
+
+
 def draw_cost_frontier(tables: Tables, test_size: int | None = None) -> Figure | None:
     """The AUC-against-cost figure, unsaved (see the module docstring); None when no in-domain cell of
     the test subset has a measured cost."""
@@ -265,51 +320,7 @@ def draw_cost_frontier(tables: Tables, test_size: int | None = None) -> Figure |
         ax.set_axis_off()
     dollars_shown = False
     for ax, panel in zip(axes.flat, found, strict=False):
-        ax.set_xscale("log")
-        ax.set_xlim(x_lo, x_hi)
-        aucs = [p.auc for p in panel.points]
-        y_lo, top = min(aucs + [CHANCE]) - 2.5, max(aucs + [CHANCE])
-        # room above the front for a column of its labels (one line of each about 4% of the panel)
-        y_hi = min(101.5, top + (top - y_lo) * min(0.4, 0.05 * (len(_front_labels(panel.front, shown)) + 1)))
-        ax.set_ylim(y_lo, y_hi)
-        ax.axhline(CHANCE, color=CHANCE_COLOUR, linewidth=1.0, zorder=1)
-        ax.axvspan(x_lo, COST_FLOOR, color="#f0f0f0", zorder=0, linewidth=0)
-        on_front = {id(p) for p in panel.front}
-        for p in sorted(panel.points, key=lambda p: (id(p) in on_front, order.get(p.row, 0))):
-            front = id(p) in on_front
-            style = styles.get(p.row)
-            colour = style.colour if style else "#444444"
-            shape = marker[p.cost.machines[0]] if len(p.cost.machines) == 1 else MIXED_MARKER
-            grow = 1.35 if shape == MIXED_MARKER else 1.0
-            ax.plot([p.drawn_cost], [p.auc], linestyle="none", marker=shape,
-                    markersize=size[p.shots] * grow * (1.15 if front else 1.0),
-                    color=colour, alpha=1.0 if front else 0.45,
-                    markeredgecolor="#111111" if front else colour,
-                    markeredgewidth=0.9 if front else 0.0, zorder=4 if front else 3,
-                    gid=f"{'front' if front else 'point'}:{p.row}:K={p.shots}")
-            if p.cost.dollars is not None:
-                dollars_shown = True
-                ax.annotate(f"${p.cost.dollars:.3g}/1k", (p.drawn_cost, p.auc), xytext=(0, -9),
-                            textcoords="offset points", ha="center", va="top", fontsize=6.5, color="#2f6f2f",
-                            zorder=5, gid=f"dollars:{p.row}")
-        # the front as a staircase: from each point, level to the next one's cost, then up to it
-        xs, ys = [], []
-        for p in panel.front:
-            if xs:
-                xs.append(p.drawn_cost)
-                ys.append(ys[-1])
-            xs.append(p.drawn_cost)
-            ys.append(p.auc)
-        xs.append(x_hi)
-        ys.append(ys[-1])
-        ax.plot(xs, ys, color=FRONT_COLOUR, linewidth=1.1, linestyle=(0, (4, 2)), zorder=2, gid="front")
-        ax.set_title(f"{panel.test} (trained and tested on {panel.test})", fontsize=10)
-        ax.grid(alpha=0.3, which="major")
-        ax.tick_params(labelsize=8)
-        ax.xaxis.set_major_locator(FixedLocator(decades))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticklabels([f"≤{d:g}" if d == COST_FLOOR else f"{d:g}" for d in decades])
-        ax.set_ylabel("AUC x 100 (mean over seeds)", fontsize=8.5)
+        dollars_shown |= _draw_panel(ax, panel, styles, order, size, marker, (x_lo, x_hi), decades, shown)
     for ax in axes[-1]:
         ax.set_xlabel(X_LABEL, fontsize=8.5)
     for c in range(ncols):  # a panel above an empty slot shows its own cost labels
