@@ -172,26 +172,52 @@ class Tables:
     bank: ResampleBank = field(default_factory=ResampleBank)  # every cell's resampled AUCs, computed once
     labels: dict = field(default_factory=dict)  # test size -> (row -> display label, caption text), once
 
+    # The cells never change once aggregated, so the views below are computed once: reports ask for
+    # them per column and row, and a scan of every cell each time grows with the square of the store.
+    @functools.cached_property
+    def _columns(self) -> dict[tuple, list[TableCell]]:
+        found: dict[tuple, list[TableCell]] = {}
+        for k, c in self.cells.items():
+            found.setdefault(k[:4], []).append(c)
+        return {k: sorted(cs, key=lambda c: c.row) for k, cs in found.items()}
+
+    @functools.cached_property
+    def _rows(self) -> dict[int | None, list[str]]:
+        found: dict[int | None, set[str]] = {}
+        for k in self.cells:
+            found.setdefault(k[0], set()).add(k[4])
+        return {size: sorted(rows, key=_row_sort_key) for size, rows in found.items()}
+
+    @functools.cached_property
+    def _shots(self) -> dict[int | None, list[int]]:
+        found: dict[int | None, set[int]] = {}
+        for k in self.cells:
+            found.setdefault(k[0], set()).add(k[3])
+        return {size: sorted(shots) for size, shots in found.items()}
+
     def test_sizes(self) -> list[int | None]:
-        return sorted({k[0] for k in self.cells}, key=lambda s: (s is not None, s or 0))
+        return sorted(self._rows, key=lambda s: (s is not None, s or 0))
 
     def rows(self, test_size: int | None) -> list[str]:
-        return sorted({k[4] for k in self.cells if k[0] == test_size}, key=_row_sort_key)
+        return list(self._rows.get(test_size, []))
+
+    @functools.cached_property
+    def _domains(self) -> list[str]:
+        return domain_order(k[2] for k in self.cells)
 
     def domains(self) -> list[str]:
         """The test domains the records cover, built-ins first (movie, book, movie-temporal, movie-loo), then the rest."""
-        return domain_order(k[2] for k in self.cells)
+        return list(self._domains)
 
     def shots(self, test_size: int | None) -> list[int]:
-        return sorted({k[3] for k in self.cells if k[0] == test_size})
+        return list(self._shots.get(test_size, []))
 
     def get(self, test_size, train, test, shots, row) -> TableCell | None:
         return self.cells.get((test_size, train, test, shots, row))
 
     def column(self, test_size, train, test, shots) -> list[TableCell]:
         """The column's cells by row name: never in the order the store lists its files."""
-        return sorted((c for k, c in self.cells.items() if k[:4] == (test_size, train, test, shots)),
-                      key=lambda c: c.row)
+        return list(self._columns.get((test_size, train, test, shots), []))
 
     def has_cross_domain(self, test_size) -> bool:
         return any(k[1] != k[2] for k in self.cells if k[0] == test_size)
