@@ -11,6 +11,7 @@ all_k=(--shots 16 64 256 --seeds 0 1 2 3 4)
 sequential=(gru4rec caser sasrec gru4rec-text sasrec-text)
 
 run --method zero-shot --param zero-shot.score=logodds --shots 16 --seeds 0
+run --method zero-shot --shots 16 --seeds 0  # the authors' double softmax, the paper's score
 run --method random popularity like-ratio mf stack din deepfm "${all_k[@]}"
 run --method mf --param mf.fold_in=always "${all_k[@]}"
 tallrec=(--method tallrec --param tallrec.preset=cpu --param tallrec.score=logodds)
