@@ -142,6 +142,23 @@ def test_the_resampled_auc_kernel_is_a_weighted_auc(monkeypatch, table_max):
     assert got == pytest.approx(expected, abs=1e-12)
 
 
+@pytest.mark.parametrize("crowded", [False, True], ids=["16-bit-sums", "32-bit-sums"])
+def test_the_per_sample_kernel_holds_its_sums_whatever_their_size(crowded):
+    """The per-sample kernel sums counts in 16 bits where the largest possible sum fits and in 32 bits
+    otherwise; a resample that draws only the user with the most negatives is the largest sum."""
+    import bench.report.statistics as statistics
+
+    rng = np.random.default_rng(1)
+    n_users = 1000
+    groups = np.r_[np.zeros(2000 if crowded else 1, dtype=int), np.arange(1, n_users)]
+    labels, scores = rng.integers(0, 2, len(groups)), np.round(rng.random(len(groups)), 2)
+    kernel = statistics._ResampledAuc(labels, scores, groups)
+    assert kernel.table is None and kernel.dtype == (np.int32 if crowded else np.int16)
+    counts = np.r_[rng.integers(0, 3, (3, n_users)), np.eye(1, n_users, 0, dtype=int) * n_users + 1]
+    expected = [roc_auc_score(labels, scores, sample_weight=c[groups]) for c in counts]
+    assert kernel(counts) == pytest.approx(expected, abs=1e-12)
+
+
 @pytest.mark.parametrize("n", [2, 3, 5])
 def test_the_seed_draw_spreads_a_mean_by_its_usual_standard_error(n):
     """A plain bootstrap over n seeds gives sqrt((n-1)/n) of the standard error s/sqrt(n) (0.71 at

@@ -71,7 +71,7 @@ class _ResampledAuc:
     multiplicities times [pos > neg] (+1/2 for ties), over (#pos * #neg). With few users (the movie
     test set's 16) that is c' W c / ((c . P)(c . N)) for the users x users table W of won pairs and
     each user's positive and negative counts P, N. With many users (one sample each on book), the
-    samples are sorted once by score and each resample is one cumulative sum over its sample counts.
+    samples are sorted once by score and each resample is one cumulative sum over its negatives' counts.
     """
 
     def __init__(self, labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> None:
@@ -90,17 +90,17 @@ class _ResampledAuc:
             return
         self.table = None
         order = np.argsort(scores, kind="stable")
-        sorted_scores = scores[order]
-        starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-        ends = np.r_[starts[1:], len(scores)]
-        group_start, group_end = np.repeat(starts, ends - starts), np.repeat(ends, ends - starts)
-        positive_sorted = positive[order]
-        # Gathering from counts with a zero column appended (index n_users) reads a negative's count and
-        # a positive's zero in one pass.
-        self.neg_gather = np.where(positive_sorted, n_users, groups[order])
-        self.pos_gather = groups[order][positive_sorted]
-        self.pos_start, self.pos_end = group_start[positive_sorted], group_end[positive_sorted]
-        self.tied = bool(np.any(self.pos_end - self.pos_start > 1))
+        negatives = order[~positive[order]]
+        positives = np.flatnonzero(positive)
+        # Each positive beats the negatives before pos_start in score order and ties those up to pos_end.
+        self.neg_gather, self.pos_gather = groups[negatives], groups[positives]
+        self.pos_start = np.searchsorted(scores[negatives], scores[positives], "left")
+        self.pos_end = np.searchsorted(scores[negatives], scores[positives], "right")
+        self.tied = bool(np.any(self.pos_end > self.pos_start))
+        # The largest sum is at most twice (all draws on the user with the most negatives) x that many
+        # negatives: where it fits in 16 bits, the sums move half the memory (about 2x faster on book).
+        largest = 2 * n_users * int(np.bincount(groups[~positive], minlength=n_users).max())
+        self.dtype = np.int16 if largest < np.iinfo(np.int16).max else np.int32
 
     def __call__(self, user_counts: np.ndarray) -> np.ndarray:
         """(resamples x users) counts -> AUC per resample (nan where a class is absent)."""
@@ -110,12 +110,10 @@ class _ResampledAuc:
             denominator = (c @ self.positives) * (c @ self.negatives)
         else:  # integers throughout (half a tie counted as twice the numerator), samples x resamples:
             # a cumulative sum down the rows adds whole rows at once, 3-4x faster than along each resample
-            counts = np.zeros((user_counts.shape[1] + 1, user_counts.shape[0]), dtype=np.int32)
-            counts[:-1] = user_counts.T
-            neg_cum = np.zeros((len(self.neg_gather) + 1, user_counts.shape[0]), dtype=np.int32)
+            counts = np.ascontiguousarray(user_counts.T, dtype=self.dtype)
+            neg_cum = np.zeros((len(self.neg_gather) + 1, user_counts.shape[0]), dtype=self.dtype)
             np.cumsum(counts[self.neg_gather], axis=0, out=neg_cum[1:])
             pos_counts = counts[self.pos_gather]
-            # Without ties a positive's group is itself: the negatives below it and up to it are the same.
             below = neg_cum[self.pos_start]
             twice = below + neg_cum[self.pos_end] if self.tied else 2 * below
             numerator = np.einsum("ij,ij->j", pos_counts, twice, dtype=np.int64) / 2
