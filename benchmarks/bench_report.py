@@ -1,7 +1,8 @@
 """Side by side: `bench report` (tables, no figures) on the committed store and on a store 10x its size.
 
 The 10x store holds the committed records ten times over: nine copies of each under renamed domains
-(`movie-x1`, ...), every copy's scores nudged by its own noise so that no AUC is shared. Columns keep
+(`movie-x1`, ...), every copy's scores nudged by its own noise so that no AUC is shared (runs that
+scored alike stay alike, so a copy's cells have the original's number of distinct runs). Columns keep
 their size, so this is a user with ten times the test sets, and the time should grow about tenfold.
 (Ten times the methods in one column would grow faster by design: Holm over m tests needs about 80 x m
 resamples per test once m > 25, see `statistics.resamples_for`.)
@@ -16,12 +17,13 @@ import argparse
 import platform
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 
-def _copy(record: dict, copy: int, rng: np.random.Generator) -> dict:
+def _copy(record: dict, copy: int) -> dict:
     """One record under renamed domains, its scores nudged (the test set's samples stay the same)."""
     record = dict(record)
     rename = {name: f"{name}-x{copy}" for name in {record["train"], record["test"]}}
@@ -31,6 +33,9 @@ def _copy(record: dict, copy: int, rng: np.random.Generator) -> dict:
     record["key"] = f"{record['key']}x{copy}"
     if "scores" in record:  # a cell that did not apply has none
         scores = np.asarray(record["scores"], dtype=float)
+        # noise drawn from the copy and the scores themselves: seeds that scored alike (a deterministic
+        # method's) still do, so each copy's cells hold as many distinct runs as the original's
+        rng = np.random.default_rng([copy, zlib.crc32(scores.tobytes())])
         record["scores"] = (scores + rng.normal(0, 1e-3 * (np.std(scores) or 1), len(scores))).tolist()
     return record
 
@@ -40,11 +45,10 @@ def build(source: Path, target: Path, copies: int) -> int:
 
     records = list(ResultStore(source).records())
     store = ResultStore(target)
-    rng = np.random.default_rng(0)
     for record in records:
         store.write(record)
         for copy in range(1, copies):
-            store.write(_copy(record, copy, rng))
+            store.write(_copy(record, copy))
     return len(records) * copies
 
 

@@ -281,6 +281,29 @@ def test_tuning_is_tested_against_the_untuned_model_of_the_same_score_kind_on_th
     assert [line.split("|")[2].strip() for line in text.splitlines() if line.startswith("| movie")] == ["16"]
 
 
+def test_tuning_is_holm_corrected_within_each_test_set():
+    """Adding cells on another test set moves neither a test set's p-values nor its resamples: the
+    family is the test set, so the table's cost grows with the number of test sets, not its square."""
+    from bench.report.aggregate import aggregate
+    from bench.report.tuning_gain import tuning_gain_markdown
+
+    lm = {"model": "m", "score": "logodds"}
+
+    def cells(test, seeds):
+        return [make_record("zero-shot", test, test, 16, 0, signal=0.1, config=lm, deterministic=True),
+                *(make_record("tallrec", test, test, k, s, signal=0.4, config={**lm, "preset": "cpu"})
+                  for k in (16, 64) for s in seeds)]
+
+    def movie_rows(text):
+        return [line for line in text.splitlines() if line.startswith("| movie → movie")]
+
+    alone = tuning_gain_markdown(aggregate(cells("movie", (0, 1))), None)
+    together = tuning_gain_markdown(aggregate([*cells("book", (0, 1, 2)), *cells("movie", (0, 1))]), None)
+    assert len(movie_rows(alone)) == 2 and movie_rows(alone) == movie_rows(together)
+    assert len(together.splitlines()) > len(alone.splitlines())  # the book rows are there too
+    assert "Holm-corrected within each test set" in together
+
+
 def test_a_column_of_many_tests_can_still_show_a_clear_gap():
     """Holm multiplies the smallest bootstrap p (2 / (N + 1)) by the number of tests: with a fixed 2000
     resamples a column of 60 methods could show nothing significant, however large the gap."""
