@@ -35,13 +35,12 @@ WAYS = {"plain": {}, "shared": {"share_prefix": True}, "chunked": {"max_forward_
 
 
 def _settings(way: str, chunk_tokens: int):
-    from bench.lm.tuning import TuningSettings
+    import dataclasses
+
     from methods.lm import PRESETS
 
-    fields = TuningSettings.__dataclass_fields__
-    values = {k: v for k, v in PRESETS["paper"].items() if k in fields}
-    values.update({k: (chunk_tokens if v is None else v) for k, v in WAYS[way].items()})
-    return TuningSettings(**values)
+    changes = {k: (chunk_tokens if v is None else v) for k, v in WAYS[way].items()}
+    return dataclasses.replace(PRESETS["paper"].settings, **changes)
 
 
 def _reset_peak_rss() -> None:

@@ -36,28 +36,39 @@ from bench.lm.tuning import (
 )
 from bench.run.registry import FitContext, Method, check_parameters, convert_parameter, register
 
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named recipe: every tuning setting, and the score kind (that also selects the adapter)."""
+
+    settings: TuningSettings
+    score: str
+
+    def values(self) -> dict[str, Any]:
+        """The parameter values the preset implies, by parameter name."""
+        return {**dataclasses.asdict(self.settings), "score": self.score}
+
+
 # The authors' settings (paper, finetune_rec.py and their shell scripts).
-PAPER = {
-    "learning_rate": 1e-4, "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
-    "target_modules": "q_proj,v_proj", "batch_size": 128, "micro_batch_size": 32, "epochs": 200,
-    "eval_steps": 0, "patience": 10, "cutoff_len": 512, "warmup_steps": 20, "valid_size": 0,
-    "train_on_inputs": True, "max_steps": 0, "score": "reference", "share_prefix": False,
-}
+PAPER = Preset(TuningSettings(
+    learning_rate=1e-4, lora_r=8, lora_alpha=16, lora_dropout=0.05, target_modules="q_proj,v_proj",
+    batch_size=128, micro_batch_size=32, epochs=200, eval_steps=0, patience=10, cutoff_len=512,
+    warmup_steps=20, valid_size=0, train_on_inputs=True, max_steps=0, share_prefix=False,
+), score="reference")
 # Fits the CPU budget of a default run: few optimizer steps at a larger learning rate, selection on a
 # fixed 64-sample validation subset. Same LoRA shape, prompt and loss as the paper.
-FAST = {
-    **PAPER, "learning_rate": 1e-3, "micro_batch_size": 16, "epochs": 6, "eval_steps": 2, "patience": 2,
-    "warmup_steps": 0, "valid_size": 64,
-}
+FAST = Preset(dataclasses.replace(
+    PAPER.settings, learning_rate=1e-3, micro_batch_size=16, epochs=6, eval_steps=2, patience=2, warmup_steps=0,
+    valid_size=64,
+), score="reference")
 # Chosen on validation AUC only (docs/cpu-recipe.md): the paper's LoRA shape and prompt, the loss on the
 # answer only, at most 96 small steps (24 epochs: 96 steps at K=16, 6 epochs at K=64), selection on 128
 # validation samples every 16 steps, log-odds scores, the shared preamble run once. About 12 minutes of
 # tuning per cell on a 2-core CPU.
-CPU = {
-    **PAPER, "learning_rate": 5e-4, "batch_size": 4, "micro_batch_size": 4, "epochs": 24, "max_steps": 96,
-    "warmup_steps": 8, "eval_steps": 16, "patience": 3, "valid_size": 128, "train_on_inputs": False,
-    "score": "logodds", "share_prefix": True,
-}
+CPU = Preset(dataclasses.replace(
+    PAPER.settings, learning_rate=5e-4, batch_size=4, micro_batch_size=4, epochs=24, max_steps=96,
+    warmup_steps=8, eval_steps=16, patience=3, valid_size=128, train_on_inputs=False, share_prefix=True,
+), score="logodds")
 PRESETS = {"paper": PAPER, "fast": FAST, "cpu": CPU}
 
 
@@ -168,18 +179,6 @@ class _LMMethod(Method):
                 raise BenchError(f"{self.name}: call fit before score (the hint reads the train pool)")
             samples = prompt_options.with_hints(samples, self._rates)
         return samples
-
-    @classmethod
-    def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Float32 is key-neutral, and records written before precision was a parameter hold none on a CPU;
-        a row still says it, in its `always_labelled` place."""
-        config = {**config, "precision": config.get("precision", "float32")}
-        shown = super().label_config(config)
-        if "precision" not in shown:
-            first = {k: config[k] if k == "precision" else shown[k] for k in cls.always_labelled
-                     if k == "precision" or k in shown}
-            shown = {**first, **shown}
-        return shown
 
     def config(self) -> dict[str, Any]:
         """Every parameter, but `precision` at `auto`: the runner records what the device implies when that is
@@ -338,6 +337,7 @@ class TallRec(_LMMethod):
     """
 
     untuned = "zero-shot"
+    presets = {name: preset.values() for name, preset in PRESETS.items()}
     test_parameters = {"model": "tiny-random-llama", "preset": "fast", "epochs": "1", "micro_batch_size": "16",
                        "valid_size": "8", "eval_steps": "1"}
 
@@ -357,21 +357,19 @@ class TallRec(_LMMethod):
                  precision: str = "auto") -> None:
         from bench.run.provenance import default_device
 
+        arguments = dict(locals())
         if preset == "auto":
             preset = _auto_preset(default_device())
         if preset not in PRESETS:
             raise BenchError(f"tallrec.preset must be one of auto, {', '.join(PRESETS)}; got {preset!r}")
-        chosen = PRESETS[preset]
+        chosen = PRESETS[preset].values()
         self.model = model
         self.precision_name = check_precision("tallrec", precision)
         self.score_kind = self._check_score_kind(_preset_value(chosen, "score", score))
         self._set_prompt_options(history, hint)
         self.preset = preset
-        given = dict(learning_rate=learning_rate, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                     target_modules=target_modules, batch_size=batch_size, micro_batch_size=micro_batch_size,
-                     epochs=epochs, eval_steps=eval_steps, patience=patience, cutoff_len=cutoff_len,
-                     warmup_steps=warmup_steps, valid_size=valid_size, train_on_inputs=train_on_inputs,
-                     max_steps=max_steps, share_prefix=share_prefix)
+        # a hyperparameter is a TuningSettings field and a keyword here; unset (None), the preset's value
+        given = {field.name: arguments[field.name] for field in dataclasses.fields(TuningSettings)}
         for key, value in given.items():
             setattr(self, key, _preset_value(chosen, key, value))
         if self.micro_batch_size <= 0 or self.batch_size <= 0:
@@ -400,18 +398,8 @@ class TallRec(_LMMethod):
             return {**kwargs, "preset": _auto_preset(device)}
         return kwargs
 
-    @classmethod
-    def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """A report row says `preset=paper`, not every setting the paper preset implies."""
-        implied = PRESETS.get(config.get("preset"), {})
-        shown = super().label_config({k: v for k, v in config.items()
-                                      if k in cls.always_labelled or not (k in implied and implied[k] == v)})
-        # a setting the preset changes, set back to its key-neutral value (cpu with share_prefix=false)
-        shown.update({k: v for k, v in sorted(config.items()) if k in implied and implied[k] != v and k not in shown})
-        return shown
-
     def settings(self) -> TuningSettings:
-        return TuningSettings(**{f: getattr(self, f) for f in TuningSettings.__dataclass_fields__})
+        return TuningSettings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(TuningSettings)})
 
     def _valid_subset(self, valid: list[Sample]) -> list[Sample]:
         """A fixed subset (the same rule as --test-size), the same for every cell; 0 means all."""

@@ -13,6 +13,7 @@ from bench.errors import BenchError
 from bench.lm import models, tiny_random_llama
 from bench.lm.scorer import LMScorer, scores_from_log_probs
 from bench.run import registry, runner
+from bench.run.identity import row_label
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,7 @@ def test_precision_in_config_key_and_label(data_dir, method, params):
     assert _cell(data_dir, method, {**params, "precision": "float32"}).key == default.key
     bf16 = _cell(data_dir, method, {**params, "precision": "bfloat16"})
     assert bf16.config["precision"] == "bfloat16" and bf16.key != default.key and bf16.fit_key != default.fit_key
-    assert "precision=bfloat16" in cls.row_label(bf16.config)
+    assert "precision=bfloat16" in row_label(cls, bf16.config)
     assert registry.from_config(method, bf16.config).config() == bf16.config
     gpu = _cell(data_dir, method, params, "cuda")  # auto on a GPU: bfloat16, as GPU cells always were
     # bfloat16 is bfloat16 wherever it runs (as float32 is on any CPU): the record's device says where
@@ -106,7 +107,7 @@ def test_precision_in_config_key_and_label(data_dir, method, params):
     gpu_f32 = _cell(data_dir, method, {**params, "precision": "float32"}, "cuda")
     assert gpu_f32.config["precision"] == "float32" and gpu_f32.key not in (default.key, gpu.key)
     if method != "stack":
-        assert "precision=float32" in cls.row_label(default.config)  # an LM row says it at float32 too
+        assert "precision=float32" in row_label(cls, default.config)  # an LM row says it at float32 too
 
 
 def test_a_bad_precision_is_a_one_line_error_naming_the_values():

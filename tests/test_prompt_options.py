@@ -18,6 +18,7 @@ from bench.errors import BenchError
 from bench.lm import prompt_options
 from bench.lm.text_embeddings import item_vectors
 from bench.run import registry
+from bench.run.identity import key_config
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +80,10 @@ def test_the_hint_never_tells_a_shot_its_own_label(data_dir):
 
 def test_options_enter_the_key_only_when_set():
     default = registry.build("zero-shot", {})
-    assert "history" not in default.result_config() and "hint" not in default.result_config()
+    assert "history" not in key_config(default) and "hint" not in key_config(default)
     both = registry.build("zero-shot", {"history": "retrieved", "hint": "true"})
-    assert both.result_config()["history"] == "retrieved" and both.result_config()["hint"] is True
-    assert registry.build("tallrec", {"hint": "true", "preset": "fast"}).result_config()["hint"] is True
+    assert key_config(both)["history"] == "retrieved" and key_config(both)["hint"] is True
+    assert key_config(registry.build("tallrec", {"hint": "true", "preset": "fast"}))["hint"] is True
     with pytest.raises(BenchError, match="zero-shot.history must be one of recent, retrieved"):
         registry.build("zero-shot", {"history": "longest"})
 
@@ -114,4 +115,4 @@ def test_icl_asks_about_the_retrieved_history(data_dir):
     asked = [retrieving.request_for(s)["messages"] for s in prompt_options.retrieved(test, "icl")]
     assert asked != [plain.request_for(s)["messages"] for s in test]
     assert retrieving._examples == prompt_options.retrieved(ts.shots[:2], "icl")
-    assert "history" not in plain.result_config() and retrieving.result_config()["history"] == "retrieved"
+    assert "history" not in key_config(plain) and key_config(retrieving)["history"] == "retrieved"

@@ -124,3 +124,32 @@ def test_check_parameters_refuses_bools_as_counts_and_nan_as_numbers():
     registry.check_parameters("toy", [("a", 1, True, "anything")])
     with pytest.raises(BenchError, match=r"^toy: bad b=-1; set b to an integer >= 0 \(--param toy.b=VALUE\)$"):
         registry.check_parameters("toy", [("a", 1, True, "x"), ("b", -1, False, "an integer >= 0")])
+
+
+def test_keys_and_labels_come_from_tags_whoever_wrote_the_method():
+    """bench.run.identity keys and labels any method from its tags: operational and key-neutral values
+    stay out of the key, a row names its preset and only what departs from it, and the always-labelled
+    parameters come first (one missing from an older record at its key-neutral value)."""
+    from bench.run.identity import key_config, label_config, row_label
+
+    class Recipe(registry.Method):
+        always_labelled = ("size", "units")
+        operational_parameters = frozenset({"threads"})
+        key_neutral_defaults = {"units": "cm", "extra": 0}
+        presets = {"small": {"size": 1, "rate": 0.1}, "large": {"size": 9, "rate": 0.5}}
+
+        def __init__(self, *, preset: str = "small", size: int = 1, rate: float = 0.1, units: str = "cm",
+                     extra: int = 0, threads: int = 2) -> None:
+            self.preset, self.size, self.rate, self.units, self.extra, self.threads = (
+                preset, size, rate, units, extra, threads)
+
+        def score(self, samples):
+            return [0.0] * len(samples)
+
+    Recipe.name = "recipe"
+    assert key_config(Recipe(threads=8)) == {"preset": "small", "size": 1, "rate": 0.1}
+    assert key_config(Recipe(extra=3))["extra"] == 3
+    assert row_label(Recipe, {"preset": "large", "size": 9, "rate": 0.5}) == "recipe[size=9, units=cm, preset=large]"
+    assert label_config(Recipe, {"preset": "large", "size": 9, "rate": 0.1, "threads": 4}) == {
+        "size": 9, "units": "cm", "preset": "large", "rate": 0.1}  # rate departs from the large preset
+    assert row_label(Recipe, {"preset": "small", "size": 1, "units": "in", "extra": 0}) == "recipe[size=1, units=in]"

@@ -207,10 +207,10 @@ def test_auc_table_still_prints(records):
 def test_a_preset_names_its_row_and_the_auc_table_never_averages_two_configurations():
     from methods.lm import PRESETS
 
-    fast = [make_record("tallrec", "movie", "movie", 16, seed, signal=0.2, config={"preset": "fast", **PRESETS["fast"]})
+    fast = [make_record("tallrec", "movie", "movie", 16, seed, signal=0.2, config={"preset": "fast", **PRESETS["fast"].values()})
             for seed in (0, 1)]
-    paper = make_record("tallrec", "movie", "movie", 16, 0, signal=2.0, config={"preset": "paper", **PRESETS["paper"]})
-    tuned = make_record("tallrec", "movie", "movie", 16, 1, config={"preset": "paper", **PRESETS["paper"],
+    paper = make_record("tallrec", "movie", "movie", 16, 0, signal=2.0, config={"preset": "paper", **PRESETS["paper"].values()})
+    tuned = make_record("tallrec", "movie", "movie", 16, 1, config={"preset": "paper", **PRESETS["paper"].values(),
                                                                    "learning_rate": 3e-4})
     labels = report.row_labels([*fast, paper, tuned])
     assert labels[fast[0]["key"]] == labels[fast[1]["key"]] == "tallrec[preset=fast, precision=float32, score=reference]"

@@ -15,6 +15,7 @@ from bench.lm import models
 from bench.lm.tuning import tokenize_example
 from bench.metrics import auc
 from bench.run import registry
+from bench.run.identity import key_config, row_label
 from methods.lm import TallRec, ZeroShot
 
 TINY_SETTINGS = {"preset": "fast", "learning_rate": "0.01", "micro_batch_size": "8", "batch_size": "16",
@@ -55,12 +56,12 @@ def test_presets_and_overrides_are_recorded():
 def test_the_cpu_preset_carries_its_loss_step_budget_and_score_kind():
     cpu = TallRec(preset="cpu")
     assert (cpu.score_kind, cpu.share_prefix, cpu.train_on_inputs, cpu.learning_rate) == ("logodds", True, False, 5e-4)
-    assert cpu.settings().max_steps == 96 and cpu.result_config()["max_steps"] == 96
-    assert TallRec.row_label(cpu.config()) == (
+    assert cpu.settings().max_steps == 96 and key_config(cpu)["max_steps"] == 96
+    assert row_label(TallRec, cpu.config()) == (
         "tallrec[model=smollm2-135m-instruct, preset=cpu, precision=float32, score=logodds]")  # its settings unsaid
     other = registry.build("tallrec", {"preset": "cpu", "score": "reference", "share_prefix": "false"})
-    assert other.score_kind == "reference" and "share_prefix" not in other.result_config()
-    assert TallRec.row_label(other.config()).endswith("score=reference, share_prefix=False]")
+    assert other.score_kind == "reference" and "share_prefix" not in key_config(other)
+    assert row_label(TallRec, other.config()).endswith("score=reference, share_prefix=False]")
     with pytest.raises(BenchError, match="max_steps"):
         TallRec(preset="cpu", max_steps=-1)
     with pytest.raises(BenchError, match="epochs"):
@@ -263,10 +264,10 @@ def test_shared_prefix_loss_equals_the_plain_loss_and_gradients(tiny_folder, mov
 
 def test_share_prefix_is_recorded_and_off_keeps_earlier_keys():
     off, on = TallRec(preset="fast"), registry.build("tallrec", {"preset": "fast", "share_prefix": "true"})
-    assert off.config()["share_prefix"] is False and "share_prefix" not in off.result_config()
-    assert on.result_config()["share_prefix"] is True
-    assert "max_forward_tokens" not in off.result_config()
-    assert registry.build("tallrec", {"max_forward_tokens": "512"}).result_config()["max_forward_tokens"] == 512
+    assert off.config()["share_prefix"] is False and "share_prefix" not in key_config(off)
+    assert key_config(on)["share_prefix"] is True
+    assert "max_forward_tokens" not in key_config(off)
+    assert key_config(registry.build("tallrec", {"max_forward_tokens": "512"}))["max_forward_tokens"] == 512
     with pytest.raises(BenchError, match="max_forward_tokens"):
         TallRec(max_forward_tokens=-1)
 

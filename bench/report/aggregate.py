@@ -142,14 +142,14 @@ class TableCell:
 
 def row_labels(records: list[dict[str, Any]]) -> dict[str, str]:
     """Record key -> row label: one row per method configuration, named by what is not at its default
-    and, for LM methods, always by model, preset, precision and score kind (`Method.row_label`)."""
-    from bench.run import registry
+    and, for LM methods, always by model, preset, precision and score kind (`identity.row_label`)."""
+    from bench.run import identity, registry
 
     methods = registry.available()
 
     def label(r: dict[str, Any]) -> str:
         if r["method"] in methods:
-            return methods[r["method"]].row_label(r["config"])
+            return identity.row_label(methods[r["method"]], r["config"])
         shown = ", ".join(f"{k}={v}" for k, v in sorted(r["config"].items()))
         return f"{r['method']}[{shown}]" if shown else r["method"]
 

@@ -18,10 +18,10 @@ MAX_LABEL = 60
 @functools.lru_cache(maxsize=None)
 def default_config(method: str) -> dict[str, Any] | None:
     """The result config of `method` built with no parameters for a CPU, or None if it cannot be."""
-    from bench.run import registry
+    from bench.run import identity, registry
 
     try:
-        return registry.build(method, {}, "cpu").result_config()
+        return identity.key_config(registry.build(method, {}, "cpu"))
     except Exception:  # a plugin that cannot be built here (not installed, needs a key): no default row
         return None
 
@@ -29,12 +29,12 @@ def default_config(method: str) -> dict[str, Any] | None:
 def short_label(cell: TableCell) -> str:
     """The row without what its method's rows share at their defaults (model, precision): those go to
     the caption (`shared_settings`)."""
-    from bench.run import registry
+    from bench.run import identity, registry
 
     cls, default = registry.available().get(cell.method), default_config(cell.method) or {}
     if cls is None:
         return cell.row
-    shown = {k: v for k, v in cls.label_config(cell.records[0]["config"]).items()
+    shown = {k: v for k, v in identity.label_config(cls, cell.records[0]["config"]).items()
              if not (k in cls.always_labelled and (default.get(k) == v or (k == "precision" and v == "float32")))}
     return f"{cell.method}[{', '.join(f'{k}={v}' for k, v in shown.items())}]" if shown else cell.method
 
@@ -42,14 +42,14 @@ def short_label(cell: TableCell) -> str:
 def shared_settings(cells: list[TableCell]) -> str:
     """What `short_label` leaves out, per method, in one sentence (an embedded model says what it is)."""
     from bench.lm.models import model_note
-    from bench.run import registry
+    from bench.run import identity, registry
 
     parts = {}
     for cell in cells:
         cls = registry.available().get(cell.method)
         if cls is None or not cls.always_labelled:
             continue
-        config = cls.label_config(cell.records[0]["config"])
+        config = identity.label_config(cls, cell.records[0]["config"])
         hidden = {k: v for k, v in config.items() if k in cls.always_labelled and f"{k}={v}" not in short_label(cell)}
         if hidden:
             parts.setdefault(cell.method, hidden)
@@ -61,11 +61,11 @@ def shared_settings(cells: list[TableCell]) -> str:
 def _settings(cell: TableCell) -> dict[str, Any]:
     """What the row's full label names: its settings away from the defaults (and, for an installed
     method, its always-named settings); for a method not installed here, its recorded config."""
-    from bench.run import registry
+    from bench.run import identity, registry
 
     cls = registry.available().get(cell.method)
     config = cell.records[0]["config"]
-    return cls.label_config(config) if cls is not None else dict(sorted(config.items()))
+    return identity.label_config(cls, config) if cls is not None else dict(sorted(config.items()))
 
 
 def display_labels(cells: list[TableCell]) -> tuple[dict[str, str], str]:

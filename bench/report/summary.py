@@ -70,7 +70,7 @@ def read_features(specs: list[str]) -> list[Feature]:
 def _configured_as(cell: TableCell, values: dict[str, str]) -> bool:
     """The cell's settings are `values` and, for everything else, its method's CPU defaults (a setting
     a report row always names, such as an LM's model, at its default value)."""
-    from bench.run import registry
+    from bench.run import identity, registry
 
     cls, default = registry.available().get(cell.method), default_config(cell.method)
     if cls is None or default is None:
@@ -80,7 +80,7 @@ def _configured_as(cell: TableCell, values: dict[str, str]) -> bool:
         return False
     if "precision" not in values and config.get("precision", "float32") != "float32":
         return False
-    for key, value in cls.label_config(config).items():
+    for key, value in identity.label_config(cls, config).items():
         if key in values or key == "precision":
             continue
         if key not in cls.always_labelled or default.get(key, value) != value:

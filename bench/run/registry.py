@@ -51,8 +51,36 @@ class FitContext:
 
 
 class Method(abc.ABC):
-    """The contract, an abstract class: subclasses set `name` (via @register or an entry point) and
-    implement `score` (and `fit`, unless training-free); tests/test_conformance.py checks each one."""
+    """The contract a method implements; the harness does the rest (data, seeds, keys, labels, storage).
+
+    A plugin writes keyword-only constructor parameters with defaults (its `--param`s, documented in a
+    numpydoc "Parameters" section), `score` (one float per sample, higher = more likely liked), `fit`
+    unless it is training-free, and the tags below that are not at their defaults. Optional: `resolve`,
+    `precision`, `extra_record`, `sample_values`, `views`. The harness reads parameters through
+    `parameters` and `config`, and keys and labels cells with bench.run.identity. For example:
+
+        @register("history-length")
+        class HistoryLength(Method):
+            \"\"\"Longer histories score higher (a toy).
+
+            Parameters
+            ----------
+            scale : float
+                Multiplies the history length.
+            \"\"\"
+
+            training_free = True
+            family = "training-free"
+            reads = frozenset({"sample"})
+
+            def __init__(self, *, scale: float = 1.0) -> None:
+                self.scale = scale
+
+            def score(self, samples: list[Sample]) -> list[float]:
+                return [self.scale * len(s.history) for s in samples]
+
+    bench.testing.check_method runs the conformance checks on it.
+    """
 
     name: ClassVar[str] = ""
     # Tags: what the method is, declared by the method; the harness never decides by a name.
@@ -77,6 +105,9 @@ class Method(abc.ABC):
     #: Parameters a report row always names, at their defaults too (an LM row says its model, preset,
     #: precision and score kind, so that a small CPU run cannot pass for the paper's LLaMA-7B row).
     always_labelled: ClassVar[tuple[str, ...]] = ()
+    #: Values of a `preset` parameter and the parameter values each implies: a row names its preset and
+    #: only the settings that depart from it.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
     # Tags for the conformance checks (bench.testing), which read them and keep no list of methods.
     #: The parameters the checks build it with, as `--param` strings: the fastest run that still exercises it.
     test_parameters: ClassVar[dict[str, str]] = {}
@@ -95,24 +126,6 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def score(self, samples: list[Sample]) -> list[float]:
         """One float per sample, in order; higher means more likely liked. Never reads `label`."""
-
-    @classmethod
-    def label_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """What a report row names of a recorded `config`: the parameters that are not at their
-        defaults (operational ones and key-neutral ones left out), and `always_labelled`, in that
-        order first. Configurations with different results keep different labels."""
-        defaults = {n: p.default for n, p in cls.parameters().items()}
-        config = cls.without_neutral_defaults(config)
-        shown = {k: config[k] for k in cls.always_labelled if k in config}
-        shown.update({k: v for k, v in sorted(config.items()) if k not in shown and k not in cls.operational_parameters
-                      and (k not in defaults or v != defaults[k])})
-        return shown
-
-    @classmethod
-    def row_label(cls, config: dict[str, Any]) -> str:
-        """`name`, or `name[k=v, ...]` with what `label_config` names."""
-        shown = cls.label_config(config)
-        return f"{cls.name}[{', '.join(f'{k}={v}' for k, v in shown.items())}]" if shown else cls.name
 
     def precision(self, device: str) -> str | None:
         """How this method computes on `device` when that is not float32 on the CPU (an LM in bfloat16
@@ -143,17 +156,6 @@ class Method(abc.ABC):
     def config(self) -> dict[str, Any]:
         """The full configuration (every parameter, defaults included), as recorded."""
         return {name: getattr(self, name) for name in self.parameters()}
-
-    def result_config(self) -> dict[str, Any]:
-        """The configuration that determines the result: what the cell key hashes."""
-        return {k: v for k, v in self.without_neutral_defaults(self.config()).items()
-                if k not in self.operational_parameters}
-
-    @classmethod
-    def without_neutral_defaults(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """`config` less the parameters that hold their `key_neutral_defaults` value."""
-        return {k: v for k, v in config.items()
-                if not (k in cls.key_neutral_defaults and v == cls.key_neutral_defaults[k])}
 
 
 _REGISTRY: dict[str, type[Method]] = {}
@@ -211,6 +213,8 @@ def parameter_docs(cls: type[Method]) -> dict[str, str]:
     entry wins; a parameter no class documents gets "" (tests/test_registry.py refuses that)."""
     found: dict[str, str] = {}
     for klass in cls.__mro__:
+        if klass is Method:
+            continue  # the contract's own "Parameters" section is an example's
         lines, own, name = inspect.cleandoc(klass.__doc__ or "").splitlines(), {}, None
         heads = [i for i, line in enumerate(lines[:-1])
                  if line.strip() == "Parameters" and set(lines[i + 1].strip()) == {"-"}]

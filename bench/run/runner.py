@@ -35,7 +35,7 @@ from bench.data.domains import load_domain
 from bench.data.splits import check_subset_size, evaluation_subset, train_domains, training_set
 from bench.errors import BenchError
 from bench.metrics import auc
-from bench.run import provenance, registry
+from bench.run import identity, provenance, registry
 from bench.run.memory import MemoryPeak, memory_fields
 from bench.run.store import ResultStore, cell_key, stored_values
 
@@ -98,14 +98,14 @@ def plan(grid: Grid) -> list[PlannedCell]:
         precision = method.precision(device)
         in_precision = {"precision": precision} if precision else {}  # absent: float32, as keys always were
         config = {**method.config(), **in_precision}
-        result_config = {**method.result_config(), **in_precision}
+        result_config = {**identity.key_config(method), **in_precision}
         for train_plan, k, seed, test in product(unique(grid.train), unique(grid.shots), unique(grid.seeds),
                                                  unique(grid.test)):
             shots_from = training_set(train_plan, k, seed, data_dir)  # raises if K is too large
             test_data = load_domain(test, data_dir)
             # A subset as large as the test set is the test set: it gets the full set's key and label.
             test_size = grid.test_size if grid.test_size is None or grid.test_size < len(test_data.test) else None
-            identity = {
+            cell_identity = {
                 "method": name, "config": result_config, "train": train_plan, "test": test, "shots": k,
                 "seed": seed, "test_size": test_size,
                 "data": {
@@ -113,9 +113,9 @@ def plan(grid: Grid) -> list[PlannedCell]:
                     "test": test_data.fingerprints["test"],
                 },
             }
-            fit_identity = {n: v for n, v in identity.items() if n not in ("test", "test_size", "data")}
-            fit_identity["data"] = {"train": identity["data"]["train"]}
-            cells.append(PlannedCell(name, config, train_plan, test, k, seed, test_size, cell_key(identity),
+            fit_identity = {n: v for n, v in cell_identity.items() if n not in ("test", "test_size", "data")}
+            fit_identity["data"] = {"train": cell_identity["data"]["train"]}
+            cells.append(PlannedCell(name, config, train_plan, test, k, seed, test_size, cell_key(cell_identity),
                               cell_key(fit_identity)))
     return cells
 
