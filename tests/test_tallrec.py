@@ -176,6 +176,28 @@ def test_interrupted_tuning_resumes_from_its_checkpoint(tiny_folder, movie, tmp_
     assert finished.extra_record()["steps_done"] == 4 and not (tmp_path / "resumed" / "checkpoint.pt").exists()
 
 
+def test_a_checkpoint_written_before_a_state_field_existed_resumes(tiny_folder, movie, tmp_path):
+    """The one rule for older checkpoints (tuning.FRESH_STATE): a state field the checkpoint lacks reads
+    at its fresh value, so a checkpoint without `train_seconds` resumes and counts only the steps after."""
+    import torch
+
+    from bench.lm.tuning import Interrupted
+
+    shots = few_shot(movie.train, 16, 1, "movie")
+    broken = make(tiny_folder, epochs="4", patience="10")
+    broken._stop_after_steps = 3
+    with pytest.raises(Interrupted):
+        broken.fit(shots, movie.valid, context(tmp_path / "old", seed=1))
+    path = tmp_path / "old" / "checkpoint.pt"
+    saved = torch.load(path, weights_only=False)
+    del saved["state"]["train_seconds"]
+    torch.save(saved, path)
+
+    resumed = make(tiny_folder, epochs="4", patience="10")
+    resumed.fit(shots, movie.valid, context(tmp_path / "old", seed=1))
+    assert resumed.extra_record()["resumed_from_step"] == 2 and resumed.extra_record()["train_seconds"] > 0
+
+
 def test_instruction_stage_is_cached_and_starts_rec_tuning(tiny_folder, movie, tmp_path, monkeypatch):
     import json
 

@@ -13,6 +13,7 @@ from its checkpoint; the best adapter is replaced atomically.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -285,6 +286,13 @@ def _setup(base: Any, settings: TuningSettings, seed: int, start_adapter: Path |
     return model, optimizer, get_linear_schedule_with_warmup(optimizer, settings.warmup_steps, total_steps)
 
 
+#: The training state of a run that has not started. The one rule for older checkpoints: a field a
+#: checkpoint lacks (written before the field was kept) reads at its value here, what the code that
+#: wrote it assumed (`train_seconds`: the seconds of the steps up to the checkpoint, carried over a resume).
+FRESH_STATE: dict[str, Any] = {"step": 0, "best_auc": None, "best_step": 0, "bad_evals": 0, "history": [],
+                               "stopped_early": False, "train_seconds": 0.0}
+
+
 def _resume(model: Any, optimizer: Any, scheduler: Any, checkpoint_path: Path) -> dict[str, Any]:
     """The training state: from the checkpoint where one exists (adapter, optimizer and schedule restored),
     else a fresh one."""
@@ -292,13 +300,12 @@ def _resume(model: Any, optimizer: Any, scheduler: Any, checkpoint_path: Path) -
     from peft import set_peft_model_state_dict
 
     if not checkpoint_path.is_file():
-        return {"step": 0, "best_auc": None, "best_step": 0, "bad_evals": 0, "history": [], "stopped_early": False,
-                "train_seconds": 0.0}  # seconds of the steps up to the checkpoint, carried over a resume
+        return copy.deepcopy(FRESH_STATE)  # its history list is the run's own
     saved = torch.load(checkpoint_path, weights_only=False)
     set_peft_model_state_dict(model, saved["adapter"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
-    return saved["state"]
+    return {**copy.deepcopy(FRESH_STATE), **saved["state"]}
 
 
 def _train_step(model: Any, optimizer: Any, scheduler: Any, examples: list[dict], settings: TuningSettings,
@@ -369,7 +376,7 @@ def tune_lora(base: Any, tokenizer: Any, train_examples: list[dict], valid: list
         state = _resume(model, optimizer, scheduler, checkpoint_path)
         resumed_from = state["step"]
         device = next(model.parameters()).device
-        seconds_before = state.get("train_seconds", 0.0)  # absent in checkpoints written before it was kept
+        seconds_before = state["train_seconds"]
         started = time.perf_counter()
         model.train()
         bar = tqdm(total=total_steps, initial=state["step"], desc="tuning", unit="step", leave=False,
