@@ -142,18 +142,17 @@ def test_the_resampled_auc_kernel_is_a_weighted_auc(monkeypatch, table_max):
     assert got == pytest.approx(expected, abs=1e-12)
 
 
-@pytest.mark.parametrize("crowded", [False, True], ids=["16-bit-sums", "32-bit-sums"])
-def test_the_per_sample_kernel_holds_its_sums_whatever_their_size(crowded):
-    """The per-sample kernel sums counts in 16 bits where the largest possible sum fits and in 32 bits
-    otherwise; a resample that draws only the user with the most negatives is the largest sum."""
+def test_the_per_sample_kernel_holds_the_largest_sums():
+    """A resample that draws mostly the user with the most negatives makes the largest sums the
+    per-sample kernel adds; it still equals scikit-learn's weighted AUC."""
     import bench.report.statistics as statistics
 
     rng = np.random.default_rng(1)
     n_users = 1000
-    groups = np.r_[np.zeros(2000 if crowded else 1, dtype=int), np.arange(1, n_users)]
+    groups = np.r_[np.zeros(2000, dtype=int), np.arange(1, n_users)]
     labels, scores = rng.integers(0, 2, len(groups)), np.round(rng.random(len(groups)), 2)
     kernel = statistics._ResampledAuc(labels, scores, groups)
-    assert kernel.table is None and kernel.dtype == (np.int32 if crowded else np.int16)
+    assert kernel.table is None
     counts = np.r_[rng.integers(0, 3, (3, n_users)), np.eye(1, n_users, 0, dtype=int) * n_users + 1]
     expected = [roc_auc_score(labels, scores, sample_weight=c[groups]) for c in counts]
     assert kernel(counts) == pytest.approx(expected, abs=1e-12)
@@ -173,10 +172,15 @@ def test_the_seed_draw_spreads_a_mean_by_its_usual_standard_error(n):
     assert np.std(means) == pytest.approx(np.std(aucs, ddof=1) / np.sqrt(n), rel=0.03)
 
 
-def test_a_cells_resampled_means_do_not_depend_on_what_else_the_report_holds():
+@pytest.mark.parametrize("table_max", [512, 0], ids=["users-table", "per-sample"])
+def test_a_cells_resampled_means_do_not_depend_on_what_else_the_report_holds(monkeypatch, table_max):
     """The bar's draws are its own: adding cells, or comparing it with others first, changes none of its
-    resampled means, and a comparison reads the same user draws for both sides."""
+    resampled means, and a comparison reads the same user draws for both sides (both kernels: the
+    per-sample one reads a test set's counts transposed once for all its cells, extended on demand)."""
+    import bench.report.statistics as statistics
     from bench.report.statistics import ResampleBank
+
+    monkeypatch.setattr(statistics, "USER_TABLE_MAX", table_max)
 
     labels, strong = independent(300, 5)
     rng = np.random.default_rng(9)
@@ -191,6 +195,9 @@ def test_a_cells_resampled_means_do_not_depend_on_what_else_the_report_holds():
     assert np.array_equal(crowded.resampled_means("bar", 700)[:500], crowded.resampled_means("bar", 500))
     alone.add("other", "t", labels, other)
     assert alone.paired("other", "bar", n_resamples=700) == crowded.paired("other", "bar", n_resamples=700)
+    draws = alone._cells["bar"].users.first(700)  # each run's AUCs are its kernel's on the shared draws
+    direct = [statistics._ResampledAuc(np.asarray(labels), run, np.arange(300))(draws) for run in bar]
+    assert np.allclose(alone._cells["bar"].aucs[:, :700], direct, atol=1e-12)
     with pytest.raises(BenchError, match="different test samples"):
         alone.add("elsewhere", "u", labels, other)
         alone.paired("elsewhere", "bar")

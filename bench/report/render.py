@@ -394,13 +394,13 @@ def _results_section(tables: Tables, size: int | None, features: list[Feature], 
                      written: list[Path], tex: list[str]) -> list[str]:
     """One test-set group's answer, Table 1, figures, cross-domain and tuning sections (markdown); its
     LaTeX tables go to `tex` and its figure files to `written`."""
-    from bench.report import figures as figs  # matplotlib only when figures are drawn
-
     paper, suffix = paper_rows(), _suffix(size)
     md = [f"## {subset_name(size).capitalize()}", "", summary_markdown(tables, size, features),
           answer_markdown(tables, size), table1_markdown(tables, size, paper)]
     tex.append(table1_latex(tables, size, paper))
     if figures:
+        from bench.report import figures as figs  # matplotlib (2 s to import) only when figures are drawn
+
         written += figs.auc_vs_k(tables, size, out_dir / f"auc_vs_k{suffix}", paper[2])
         md += [f"![AUC against K](auc_vs_k{suffix}.png)", ""]
         if size is None:
@@ -416,6 +416,8 @@ def _results_section(tables: Tables, size: int | None, features: list[Feature], 
         md.append(cross_domain_markdown(tables, size))
         tex.append(cross_domain_latex(tables, size))
         if figures:
+            from bench.report import figures as figs
+
             written += figs.cross_domain(tables, size, out_dir / f"cross_domain{suffix}")
             md += [f"![Cross-domain AUC](cross_domain{suffix}.png)", ""]
     if gain := tuning_gain_markdown(tables, size):

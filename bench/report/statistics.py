@@ -97,27 +97,29 @@ class _ResampledAuc:
         self.pos_start = np.searchsorted(scores[negatives], scores[positives], "left")
         self.pos_end = np.searchsorted(scores[negatives], scores[positives], "right")
         self.tied = bool(np.any(self.pos_end > self.pos_start))
-        # The largest sum is at most twice (all draws on the user with the most negatives) x that many
-        # negatives: where it fits in 16 bits, the sums move half the memory (about 2x faster on book).
-        largest = 2 * n_users * int(np.bincount(groups[~positive], minlength=n_users).max())
-        self.dtype = np.int16 if largest < np.iinfo(np.int16).max else np.int32
 
     def __call__(self, user_counts: np.ndarray) -> np.ndarray:
         """(resamples x users) counts -> AUC per resample (nan where a class is absent)."""
-        if self.table is not None:
-            c = np.asarray(user_counts, dtype=float)
-            numerator = ((c @ self.table) * c).sum(axis=1)
-            denominator = (c @ self.positives) * (c @ self.negatives)
-        else:  # integers throughout (half a tie counted as twice the numerator), samples x resamples:
-            # a cumulative sum down the rows adds whole rows at once, 3-4x faster than along each resample
-            counts = np.ascontiguousarray(user_counts.T, dtype=self.dtype)
-            neg_cum = np.zeros((len(self.neg_gather) + 1, user_counts.shape[0]), dtype=self.dtype)
-            np.cumsum(counts[self.neg_gather], axis=0, out=neg_cum[1:])
-            pos_counts = counts[self.pos_gather]
-            below = neg_cum[self.pos_start]
-            twice = below + neg_cum[self.pos_end] if self.tied else 2 * below
-            numerator = np.einsum("ij,ij->j", pos_counts, twice, dtype=np.int64) / 2
-            denominator = pos_counts.sum(axis=0, dtype=np.int64) * neg_cum[-1].astype(np.int64)
+        if self.table is None:
+            return self.by_user(np.ascontiguousarray(user_counts.T, dtype=np.int32))
+        c = np.asarray(user_counts, dtype=float)
+        numerator = ((c @ self.table) * c).sum(axis=1)
+        denominator = (c @ self.positives) * (c @ self.negatives)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return numerator / denominator
+
+    def by_user(self, counts: np.ndarray) -> np.ndarray:
+        """The per-sample way, from (users x resamples) int32 counts: the cells of a test set
+        share that transposed copy (`_UserDraws.by_user`), which costs as much to make as the sums.
+        Integers throughout (half a tie counted as twice the numerator); a cumulative sum down the rows
+        adds whole rows at once, 3-4x faster than along each resample."""
+        neg_cum = np.zeros((len(self.neg_gather) + 1, counts.shape[1]), dtype=np.int32)
+        np.cumsum(counts[self.neg_gather], axis=0, out=neg_cum[1:])
+        pos_counts = counts[self.pos_gather]
+        below = neg_cum[self.pos_start]
+        twice = below + neg_cum[self.pos_end] if self.tied else 2 * below
+        numerator = np.einsum("ij,ij->j", pos_counts, twice, dtype=np.int64) / 2
+        denominator = pos_counts.sum(axis=0, dtype=np.int64) * neg_cum[-1].astype(np.int64)
         with np.errstate(invalid="ignore", divide="ignore"):
             return numerator / denominator
 
@@ -208,6 +210,7 @@ class _UserDraws:
         self.n_users = int(groups.max()) + 1
         self.rng = np.random.default_rng(seed)
         self.counts = np.zeros((0, self.n_users), dtype=np.int32)
+        self._by_user = np.zeros((self.n_users, 0), dtype=np.int32)
 
     def first(self, n: int) -> np.ndarray:
         if len(self.counts) < n:
@@ -218,6 +221,12 @@ class _UserDraws:
                             .astype(np.int32))
             self.counts = np.concatenate(more)
         return self.counts[:n]
+
+    def by_user(self, n: int) -> np.ndarray:
+        """At least the first n resamples as (users x resamples) counts, made once for every cell."""
+        if self._by_user.shape[1] < n:
+            self._by_user = np.ascontiguousarray(self.first(n).T)
+        return self._by_user
 
 
 class _RunDraws:
@@ -236,8 +245,14 @@ class _RunDraws:
         done = self.aucs.shape[1]
         if done < n:
             counts = self.users.first(n)
-            self.aucs = np.concatenate([self.aucs, *(np.stack([k(counts[start:min(start + BATCH, n)])
-                                                               for k in self.kernels])
+
+            def batch(kernel: _ResampledAuc, start: int) -> np.ndarray:
+                stop = min(start + BATCH, n)
+                if kernel.table is None:
+                    return kernel.by_user(self.users.by_user(n)[:, start:stop])
+                return kernel(counts[start:stop])
+
+            self.aucs = np.concatenate([self.aucs, *(np.stack([batch(k, start) for k in self.kernels])
                                                      for start in range(done, n, BATCH))], axis=1)
             if len(self.kernels) > 1:
                 self.weights = np.concatenate([self.weights, _seed_weights(len(self.kernels), n - done, self.rng)])
