@@ -4,6 +4,7 @@ records that hold the same values, and records written before (scores inline) st
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -54,3 +55,25 @@ def test_records_of_an_older_schema_are_brought_up_to_date_on_read(tmp_path):
     again = store.load("like-ratio", "v1-again")
     assert again["users"] is None and again["scores"] == read["scores"]
     assert migrate(dict(again)) == again  # the current schema migrates to itself
+
+
+def test_every_committed_key_is_what_the_harness_computes_from_its_record():
+    """Keys are identities: the key of each committed record recomputes from what the record holds, with
+    the method rebuilt from its config and keyed by bench.run.identity as runner.plan keys a cell. A
+    change to keying (a tag's meaning, identity.py, the runner's identity) that would orphan a stored
+    cell fails here."""
+    from bench.run import registry
+    from bench.run.identity import key_config
+    from bench.run.store import ResultStore, cell_key
+
+    records = [r for r in ResultStore(Path(__file__).parents[1] / "results").records() if not r.get("view_of")]
+    assert len(records) > 1000
+    for r in records:
+        config = key_config(registry.from_config(r["method"], r["config"]))
+        config.update({"precision": r["config"]["precision"]} if "precision" in r["config"] else {})
+        data = r["data"]
+        identity = {"method": r["method"], "config": config, "train": r["train"], "test": r["test"],
+                    "shots": r["shots"], "seed": r["seed"], "test_size": r.get("test_size"),
+                    "data": {"train": {d: data[d]["fingerprints"] for d in r["train_domains"]},
+                             "test": data[r["test"]]["fingerprints"]["test"]}}
+        assert cell_key(identity) == r["key"], f"{r['method']} {r['key']}: its key no longer recomputes"
