@@ -63,7 +63,9 @@ def test_every_builtin_parameter_has_a_line_that_bench_list_prints(capsys):
     prior = registry.parameter_docs(registry.get("popularity"))["prior"]
     assert prior.startswith("Smoothing pseudo-count") and "\n" not in prior
     main(["list"])
-    assert f"    prior = 2.0   {prior}\n" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"    prior = 2.0   {prior}\n" in out
+    assert "untuned=zero-shot, presets=paper/fast/cpu" in out  # tallrec's tags name its presets
 
 
 def test_parameter_docs_read_numpydoc_sections_through_the_mro():

@@ -196,7 +196,8 @@ def _load_entry_points() -> None:
 def tags(cls: type[Method]) -> dict[str, Any]:
     """A method class's tags, as `bench list` shows them."""
     return {"training_free": cls.training_free, "family": cls.family, "reads": sorted(cls.reads),
-            "cross_domain": cls.cross_domain, **({"untuned": cls.untuned} if cls.untuned else {})}
+            "cross_domain": cls.cross_domain, **({"untuned": cls.untuned} if cls.untuned else {}),
+            **({"presets": "/".join(cls.presets)} if cls.presets else {})}
 
 
 def tag(method: str, name: str, default: Any = None) -> Any:
