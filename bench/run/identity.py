@@ -36,6 +36,7 @@ def label_config(cls: type[Method], config: dict[str, Any]) -> dict[str, Any]:
     keep different labels."""
     defaults = {n: p.default for n, p in cls.parameters().items()}
     neutral, implied = cls.key_neutral_defaults, cls.presets.get(config.get("preset"), {})
+    kept = without_neutral_defaults(cls, config)
     shown = {k: config.get(k, neutral.get(k)) for k in cls.always_labelled if k in config or k in neutral}
     for k, v in sorted(config.items()):
         if k in shown or k in cls.operational_parameters:
@@ -43,7 +44,7 @@ def label_config(cls: type[Method], config: dict[str, Any]) -> dict[str, Any]:
         if k in implied:
             departs = v != implied[k]
         else:
-            departs = not (k in neutral and v == neutral[k]) and (k not in defaults or v != defaults[k])
+            departs = k in kept and (k not in defaults or v != defaults[k])
         if departs:
             shown[k] = v
     return shown

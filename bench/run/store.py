@@ -40,11 +40,10 @@ def cell_key(identity: dict[str, Any]) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _key_neutral_defaults(method: str) -> dict[str, Any]:
-    from bench.run import registry  # the contract: imported late, only for the method's class attribute
+def _method_class(method: str) -> Any:
+    from bench.run import registry  # the contract: imported late, only for the method's class attributes
 
-    found = registry.available().get(method)
-    return dict(found.key_neutral_defaults) if found else {}
+    return registry.available().get(method)
 
 
 def record_identity(record: dict[str, Any]) -> tuple:
@@ -53,8 +52,10 @@ def record_identity(record: dict[str, Any]) -> tuple:
     how the report tells a stored record from a view of another. Parameters at the value that
     reproduces what ran before they existed (`Method.key_neutral_defaults`) are left out, so a record
     written before a parameter was added and one written after are the same cell, as their keys are."""
-    neutral = _key_neutral_defaults(record["method"])
-    config = {k: v for k, v in record["config"].items() if not (k in neutral and v == neutral[k])}
+    from bench.run.identity import without_neutral_defaults
+
+    found = _method_class(record["method"])
+    config = without_neutral_defaults(found, record["config"]) if found is not None else record["config"]
     return (record["method"], json.dumps(config, sort_keys=True), record["train"], record["test"],
             record["shots"], record["seed"], record.get("test_size"))
 
