@@ -430,6 +430,23 @@ def test_the_summary_shows_defaults_and_features_never_the_best_configuration(re
         summary.parse_feature("tallrec[preset]")
 
 
+def test_float32_on_a_cpu_is_the_default_row_and_bfloat16_is_not():
+    """Precision is key-neutral at float32: a record without it (or with float32) is the method's CPU
+    default, short-labelled without it; bfloat16 departs from the default and says so."""
+    from bench.report import labels, summary
+
+    lm = {"model": "smollm2-135m-instruct", "preset": "cpu", "score": "logodds"}
+    plain = make_record("tallrec", "movie", "movie", 16, 0, signal=0.5, config=lm)
+    bf16 = make_record("tallrec", "movie", "movie", 16, 0, signal=0.5, config={**lm, "precision": "bfloat16"})
+    tables = report.aggregate([plain, bf16])
+    cells = {c.row: c for c in tables.cells.values() if c.method == "tallrec"}
+    row = "tallrec[model=smollm2-135m-instruct, preset=cpu, precision={}, score=logodds]"
+    at_cpu, at_bf16 = cells[row.format("float32")], cells[row.format("bfloat16")]
+    assert summary.at_defaults(at_cpu) and not summary.at_defaults(at_bf16)
+    assert labels.short_label(at_cpu) == "tallrec"  # the cpu preset and log-odds are its CPU defaults
+    assert labels.short_label(at_bf16) == "tallrec[precision=bfloat16]"
+
+
 def test_the_summary_goes_between_the_readme_markers(tmp_path: Path, records):
     store = ResultStore(tmp_path / "store")
     for r in records:

@@ -26,6 +26,12 @@ def default_config(method: str) -> dict[str, Any] | None:
         return None
 
 
+def at_default(cls: type, default: dict[str, Any], key: str, value: Any) -> bool:
+    """`value` is what the method's CPU default holds for `key`; a parameter the default leaves out of its
+    config (float32 precision on a CPU, say) holds its key-neutral value there."""
+    return default.get(key, cls.key_neutral_defaults.get(key)) == value
+
+
 def short_label(cell: TableCell) -> str:
     """The row without what its method's rows share at their defaults (model, precision): those go to
     the caption (`shared_settings`)."""
@@ -35,7 +41,7 @@ def short_label(cell: TableCell) -> str:
     if cls is None:
         return cell.row
     shown = {k: v for k, v in identity.label_config(cls, cell.records[0]["config"]).items()
-             if not (k in cls.always_labelled and (default.get(k) == v or (k == "precision" and v == "float32")))}
+             if not (k in cls.always_labelled and at_default(cls, default, k, v))}
     return f"{cell.method}[{', '.join(f'{k}={v}' for k, v in shown.items())}]" if shown else cell.method
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.report.aggregate import TableCell, Tables, resolution, strongest_baseline
 from bench.report.costs import cost_column
-from bench.report.labels import default_config, shared_settings, short_label
+from bench.report.labels import at_default, default_config, shared_settings, short_label
 from bench.report.text import subset_name
 
 RULE = ("Which configuration stands for a method never depends on test AUC: each method at its defaults (as "
@@ -78,18 +78,16 @@ def _configured_as(cell: TableCell, values: dict[str, str]) -> bool:
     config = cell.records[0]["config"]
     if any(str(config.get(k)) != v for k, v in values.items()):
         return False
-    if "precision" not in values and config.get("precision", "float32") != "float32":
-        return False
     for key, value in identity.label_config(cls, config).items():
-        if key in values or key == "precision":
+        if key in values:
             continue
-        if key not in cls.always_labelled or default.get(key, value) != value:
+        if key not in cls.always_labelled or not at_default(cls, default, key, value):
             return False  # a setting away from its default that `values` does not name
     return not cell.records[0].get("view_of") or "selected_by" in values
 
 
 def at_defaults(cell: TableCell) -> bool:
-    """The cell's configuration is its method's default on a CPU (float32, not a view of another kind)."""
+    """The cell's configuration is its method's default on a CPU (float32 for an LM, not a view of another kind)."""
     return _configured_as(cell, {})
 
 
