@@ -259,25 +259,28 @@ class SASRecFewShot(_RecBoleSequential):
     recbole_model = "SASRec"
 
 
-@register("gru4rec-text")
-class GRU4RecText(_RecBoleSequential):
-    __doc__ = """RecBole GRU4Rec on frozen all-MiniLM-L6-v2 item-text vectors, trained on the K shots (GRU-BERT idea).
-    Item embeddings are the encoder's vectors of the item text (title; books: title and author), frozen,
-    through a trainable projection. Works across domains: any item with a title has a vector.""" + _DATA_SEEN
+class _TextSequential(_RecBoleSequential):
+    """A sequential model whose item embeddings are frozen text vectors, so it works across domains."""
 
     reads = frozenset({"sample", "shots", "pool", "item-text"})
-    recbole_model = "GRU4Rec"
     text_items = True
     cross_domain = True
+
+
+_TEXT_ITEMS = """
+    Item embeddings are the encoder's vectors of the item text (title; books: title and author), frozen,
+    through a trainable projection. Works across domains: any item with a title has a vector."""
+
+
+@register("gru4rec-text")
+class GRU4RecText(_TextSequential):
+    __doc__ = ("RecBole GRU4Rec on frozen all-MiniLM-L6-v2 item-text vectors, trained on the K shots (GRU-BERT idea)."
+               + _TEXT_ITEMS + _DATA_SEEN)
+    recbole_model = "GRU4Rec"
 
 
 @register("sasrec-text")
-class SASRecText(_RecBoleSequential):
-    __doc__ = """RecBole SASRec on frozen all-MiniLM-L6-v2 item-text vectors, trained on the K shots (DROS-BERT idea).
-    Item embeddings are the encoder's vectors of the item text (title; books: title and author), frozen,
-    through a trainable projection. Works across domains: any item with a title has a vector.""" + _DATA_SEEN
-
-    reads = frozenset({"sample", "shots", "pool", "item-text"})
+class SASRecText(_TextSequential):
+    __doc__ = ("RecBole SASRec on frozen all-MiniLM-L6-v2 item-text vectors, trained on the K shots (DROS-BERT idea)."
+               + _TEXT_ITEMS + _DATA_SEEN)
     recbole_model = "SASRec"
-    text_items = True
-    cross_domain = True
