@@ -9,9 +9,9 @@ A plugin package runs on its own method the checks every built-in method passes:
         check(method)
 
 or, outside pytest, `check_method(MyMethod)`, which raises an AssertionError naming the first failed
-check and why. The checks: the method is registered under its name, builds from its defaults, its
-config rebuilds it, it gives one finite float per test sample, the same seed gives the same scores, and
-no score depends on a test label (every test label reversed: nothing changes).
+check and why. The checks: the method is registered under its name, documents every parameter, builds
+from its defaults, its config rebuilds it, it gives one finite float per test sample, the same seed gives
+the same scores, and no score depends on a test label (every test label reversed: nothing changes).
 
 A method adjusts the checks through its own class attributes (`bench.run.registry.Method`), never through
 lists kept here: `test_parameters`, the `--param` strings it is checked with (the fastest settings that
@@ -218,6 +218,15 @@ def check_registered(cls: type[registry.Method], setup: CheckSetup) -> None:
     _registered_name(cls)
 
 
+def check_parameters_documented(cls: type[registry.Method], setup: CheckSetup) -> None:
+    """Every constructor parameter has a line in a numpydoc "Parameters" section of the class docstring
+    (what `bench list` prints beside it)."""
+    missing = [name for name, line in registry.parameter_docs(cls).items() if not line.strip()]
+    if missing:
+        raise AssertionError(f"undocumented parameters: {', '.join(missing)}; add them to a 'Parameters' section "
+                             "of the class docstring (`name : type`, then an indented line)")
+
+
 def check_builds_from_defaults(cls: type[registry.Method], setup: CheckSetup) -> None:
     """`registry.build(name)` with no parameters gives a Method: every parameter has a usable default."""
     with setup.scratch_cache():
@@ -277,7 +286,7 @@ def check_scores_ignore_test_labels(cls: type[registry.Method], setup: CheckSetu
         raise AssertionError(f"a score must not depend on a test label: with the test labels reversed, {diff}")
 
 
-_CHECKS = (check_registered, check_builds_from_defaults, check_config_rebuilds, check_one_finite_score_per_sample,
+_CHECKS = (check_registered, check_parameters_documented, check_builds_from_defaults, check_config_rebuilds, check_one_finite_score_per_sample,
            check_same_seed_same_scores, check_scores_ignore_test_labels)
 
 

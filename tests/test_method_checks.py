@@ -42,6 +42,15 @@ class ReadsLabels(LikedShare):
         return [value + 0.01 * s.label for value, s in zip(super().score(samples), samples, strict=True)]
 
 
+@register("test-example-undocumented")
+class Undocumented(LikedShare):
+    """Adds a parameter and forgets its "Parameters" line."""
+
+    def __init__(self, *, prior: float = 1.0, decay: float = 0.5) -> None:
+        super().__init__(prior=prior)
+        self.decay = decay
+
+
 class Unregistered(LikedShare):
     """Subclasses LikedShare but registers under no name of its own."""
 
@@ -65,15 +74,37 @@ def test_a_method_reached_by_no_name_fails_the_registration_check():
         check_method(Unregistered)
 
 
+def test_an_undocumented_parameter_fails_by_name():
+    with pytest.raises(AssertionError, match=r"^test-example-undocumented: check_parameters_documented failed: "
+                                             r"undocumented parameters: decay; add them"):
+        dict(checks(Undocumented))["check_parameters_documented"](Undocumented)
+
+
+def test_the_readme_example_passes_every_check(data_dir, tmp_path, monkeypatch):
+    """The README's "Adding a method" example is a working plugin, not prose that drifts."""
+    from pathlib import Path
+
+    from bench.run import registry
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Adding a method"):]
+    code = section[section.index("```python\n") + 10 : section.index("```\n", section.index("```python\n") + 10)]
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # its name leaves with the test
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    check_method(namespace["HistoryLength"], data_dir=data_dir, tmp_path=tmp_path)
+    assert registry.parameter_docs(namespace["HistoryLength"]) == {"scale": "Multiplies the history length."}
+
+
 def test_checks_are_named_pairs_and_the_pytest_helper_gives_readable_ids():
     names = [name for name, _ in checks(LikedShare)]
-    assert names == ["check_registered", "check_builds_from_defaults", "check_config_rebuilds",
+    assert names == ["check_registered", "check_parameters_documented", "check_builds_from_defaults", "check_config_rebuilds",
                      "check_one_finite_score_per_sample", "check_same_seed_same_scores",
                      "check_scores_ignore_test_labels"]
     mark = parametrize_with_checks([LikedShare, ReadsLabels]).mark
     assert mark.args[0] == ("method", "check")
     assert mark.kwargs["ids"][:2] == ["test-example-liked-share:check_registered",
-                                      "test-example-liked-share:check_builds_from_defaults"]
+                                      "test-example-liked-share:check_parameters_documented"]
     assert mark.kwargs["ids"][-1] == "test-example-reads-labels:check_scores_ignore_test_labels"
 
 

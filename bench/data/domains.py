@@ -1,7 +1,7 @@
 """Domains: find a card's files, check them, and build its train pool / valid / test samples.
 
-A domain is whatever a card describes (`bench.data.cards`): the built-in `movie`, `book` and
-`movie-temporal`, or a user's card passed with `--card`. Where a domain's files are looked for, in order
+A domain is whatever a card describes (`bench.data.cards`): the built-in `movie`, `book`,
+`movie-temporal` and `movie-loo`, or a user's card passed with `--card`. Where a domain's files are looked for, in order
 (docs/data.md):
 1. an explicit data folder (`--data-dir` or $BENCH_DATA_DIR), laid out like the card's file names (for a
    built-in domain only if the folder holds any of its files or their folder: see `_meant_for`);

@@ -40,7 +40,7 @@ def retrieved(samples: list[Sample], method: str) -> list[Sample]:
     if lacking:
         raise BenchError(f"{method}.history=retrieved is not applicable to the {lacking[0].domain} domain: its "
                          "samples carry no longer past (the released JSON files hold only the 10-item history); "
-                         "use history=recent there, or a domain built from a log (movie, movie-temporal, a card)")
+                         "use history=recent there, or a domain built from a log (movie, movie-temporal, movie-loo, a card)")
     out = []
     by_domain: dict[str, list[Sample]] = {}
     for s in samples:

@@ -211,7 +211,7 @@ def parameter_docs(cls: type[Method]) -> dict[str, str]:
     """One line per parameter of `cls`, from the numpydoc "Parameters" sections of its class docstrings:
     an entry `name : type`, then its indented description (the first paragraph, joined into one line).
     The MRO is read subclass first, so a base class documents shared parameters once and a subclass's own
-    entry wins; a parameter no class documents gets "" (tests/test_registry.py refuses that)."""
+    entry wins; a parameter no class documents gets "" (bench.testing's check_parameters_documented refuses that)."""
     found: dict[str, str] = {}
     for klass in cls.__mro__:
         if klass is Method:
