@@ -235,8 +235,17 @@ def _answer(records: list[dict]) -> str:
                       "gives intervals, p-values and the resolution of each test set.", *lines])
 
 
+def _existing_store(args: argparse.Namespace) -> ResultStore:
+    """The store a reading command reads: a folder that is not there is a typo, not an empty store."""
+    path = args.store or default_store()
+    if not Path(path).is_dir():
+        raise BenchError(f"no results store at {path}: pass --store with the folder `bench run` wrote "
+                         "(default: $BENCH_RESULTS, else ./results)")
+    return ResultStore(path)
+
+
 def cmd_status(args: argparse.Namespace) -> None:
-    print(cell_status.format_states(cell_status.cell_states(ResultStore(args.store or default_store()))))
+    print(cell_status.format_states(cell_status.cell_states(_existing_store(args))))
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -259,7 +268,7 @@ def cmd_list(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from bench.report.summary import read_features
 
-    for path in report.write_reports(ResultStore(args.store or default_store()), args.out,
+    for path in report.write_reports(_existing_store(args), args.out,
                                      figures=not args.no_figures, features=read_features(args.feature),
                                      readme=args.readme):
         print(f"wrote {path}")

@@ -38,6 +38,16 @@ def test_k_too_large(capsys, data_dir, store_dir):
     assert "K=9000 is larger than the movie train pool (8000 samples)" in err
 
 
+@pytest.mark.parametrize("command", ["report", "status"])
+def test_a_store_that_is_not_there_is_named(capsys, tmp_path, command):
+    missing = tmp_path / "reslts"
+    code, err = run_cli(capsys, command, "--store", str(missing), *(["--out", str(tmp_path / "out")]
+                                                                     if command == "report" else []))
+    assert code == 2 and err.count("\n") == 0
+    assert f"no results store at {missing}" in err and "--store" in err
+    assert not (tmp_path / "out").exists()  # nothing written from an empty read
+
+
 def test_missing_data_dir(capsys, tmp_path, store_dir):
     code, err = run_cli(capsys, "run", "--method", "like-ratio", "--store", str(store_dir),
                         "--data-dir", str(tmp_path / "nowhere"))
