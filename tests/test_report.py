@@ -428,6 +428,11 @@ def test_the_summary_shows_defaults_and_features_never_the_best_configuration(re
         tables, None, summary.read_features(["mf[dim=32]"]))
     with pytest.raises(BenchError, match="not key=value"):
         summary.parse_feature("tallrec[preset]")
+    with pytest.raises(BenchError, match=r"no method 'talrec'; `bench list` shows them: .*tallrec"):
+        summary.parse_feature("talrec[preset=cpu]")  # a typo would otherwise match no row, silently
+    with pytest.raises(BenchError, match=r"tallrec has no parameter 'presets'; it has: model, .*preset"):
+        summary.parse_feature("tallrec[presets=cpu]")
+    assert summary.parse_feature("tallrec[preset=cpu, selected_by=reference]").method == "tallrec"
 
 
 def test_float32_on_a_cpu_is_the_default_row_and_bfloat16_is_not():

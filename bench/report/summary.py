@@ -47,7 +47,22 @@ def parse_feature(spec: str) -> Feature:
         if not eq:
             raise BenchError(f"--feature {spec!r}: {part!r} is not key=value; e.g. 'tallrec[preset=cpu]'")
         values.append((key.strip(), value.strip()))
-    return Feature(method.strip(), tuple(values))
+    return _known(spec, Feature(method.strip(), tuple(values)))
+
+
+def _known(spec: str, feature: Feature) -> Feature:
+    """A feature naming a method or parameter that does not exist would silently match no row."""
+    from bench.run import registry
+
+    methods = registry.available()
+    if feature.method not in methods:
+        raise BenchError(f"--feature {spec!r}: no method {feature.method!r}; `bench list` shows them: "
+                         f"{', '.join(methods)}")
+    known = [*methods[feature.method].parameters(), "selected_by"]  # selected_by: a score view's tuning kind
+    for key, _ in feature.values:
+        if key not in known:
+            raise BenchError(f"--feature {spec!r}: {feature.method} has no parameter {key!r}; it has: {', '.join(known)}")
+    return feature
 
 
 def read_features(specs: list[str]) -> list[Feature]:
