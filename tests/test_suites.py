@@ -44,4 +44,6 @@ def test_a_run_ends_with_its_answer_and_the_views_of_its_lm_rows(capsys, tmp_pat
                      "--store", str(tmp_path / "store"), "--data-dir", str(data_dir), "--no-progress"])
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and out[-2].startswith("AUC x 100: 50 is chance")
-    assert out[-1] == ("Answer (full test sets): movie: the bar is like-ratio; nothing beats it significantly.")
+    assert out[-1].startswith("Answer (full test sets): movie: the bar is like-ratio; nothing beats it significantly "
+                              "(resolution ")  # the smallest differences this test set can see
+    assert out[-1].endswith(" points: a typical comparison here misses smaller differences).")

@@ -195,5 +195,16 @@ def answer_line(tables: Tables, test_size: int | None, features: list[Feature], 
         bars = "/".join(sorted({r["bar"].row for r in rows}))
         beaten = sorted({short_label(c) for r in rows for c in r["beaten"]})
         parts.append(f"{domain}: the bar is {bars}; " + (f"beaten by {', '.join(beaten)}" if beaten else
-                                                          "nothing " + ("" if every_row else "featured ") + "beats it significantly"))
+                                                          "nothing " + ("" if every_row else "featured ") + "beats it significantly")
+                     + _unnoticed([r["resolution"] for r in rows]))
     return f"Answer ({subset_name(test_size)}): " + "; ".join(parts) + "." if parts else ""
+
+
+def _unnoticed(resolutions: list[float]) -> str:
+    """What a test set cannot see: the range of its columns' resolutions (each the median over the
+    column's comparisons), as a clause of the answer."""
+    known = sorted(100 * r for r in resolutions if not math.isnan(r))
+    if not known:
+        return ""
+    span = f"{known[0]:.1f}" if f"{known[0]:.1f}" == f"{known[-1]:.1f}" else f"{known[0]:.1f}-{known[-1]:.1f}"
+    return f" (resolution {span} points: a typical comparison here misses smaller differences)"
