@@ -46,4 +46,4 @@ def test_a_run_ends_with_its_answer_and_the_views_of_its_lm_rows(capsys, tmp_pat
     assert code == 0 and out[-2].startswith("AUC x 100: 50 is chance")
     assert out[-1].startswith("Answer (full test sets): movie: the bar is like-ratio; nothing beats it significantly "
                               "(resolution ")  # the smallest differences this test set can see
-    assert out[-1].endswith(" points: a typical comparison here misses smaller differences).")
+    assert out[-1].endswith(" points: smaller differences often go unnoticed).")

@@ -207,4 +207,4 @@ def _unnoticed(resolutions: list[float]) -> str:
     if not known:
         return ""
     span = f"{known[0]:.1f}" if f"{known[0]:.1f}" == f"{known[-1]:.1f}" else f"{known[0]:.1f}-{known[-1]:.1f}"
-    return f" (resolution {span} points: a typical comparison here misses smaller differences)"
+    return f" (resolution {span} points: smaller differences often go unnoticed)"
