@@ -50,3 +50,5 @@ def test_a_tuned_adapter_viewed_under_another_kind_says_what_chose_it():
     assert view["config"] == {"score": "logodds", "preset": "fast", "selected_by": "reference"}
     assert view["scores"] == pytest.approx([1.0, -1.7, 0.2], abs=1e-6)
     assert TallRec.views({**record, "sample_values": {}}) == []  # records from before: no view, no error
+    viewed = aggregate.with_views([{**record, "train": "movie", "test": "movie", "shots": 16, "seed": 0}])
+    assert len(viewed) == 2 and aggregate.with_views(viewed) == viewed  # a view has no view of its own

@@ -225,12 +225,14 @@ class Tables:
 
 def with_views(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records and the views their methods derive from them (`Method.views`: an LM record under
-    the other score kind), less views of a cell the store holds as a record of its own."""
+    the other score kind), less views of a cell the store holds as a record of its own. A view has no
+    views of its own, so records that already hold their views come back unchanged."""
     from bench.run import registry
 
     methods = registry.available()
     held = {record_identity(r) for r in records}
-    views = [v for r in records if r["method"] in methods for v in methods[r["method"]].views(r)]
+    views = [v for r in records if r["method"] in methods and not r.get("view_of")
+             for v in methods[r["method"]].views(r)]
     return records + [v for v in views if record_identity(v) not in held]
 
 
