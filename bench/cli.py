@@ -232,7 +232,7 @@ def _answer(records: list[dict]) -> str:
     if not lines:
         return "No training-free baseline ran beside these rows, so nothing was tested against the bar."
     return "\n".join(["AUC x 100: 50 is chance; the bar is the strongest training-free row; `bench report` "
-                      "gives intervals, p-values and the resolution of each test set.", *lines])
+                      "gives intervals, p-values and each column's resolution.", *lines])
 
 
 def _existing_store(args: argparse.Namespace) -> ResultStore:

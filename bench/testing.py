@@ -286,8 +286,8 @@ def check_scores_ignore_test_labels(cls: type[registry.Method], setup: CheckSetu
         raise AssertionError(f"a score must not depend on a test label: with the test labels reversed, {diff}")
 
 
-_CHECKS = (check_registered, check_parameters_documented, check_builds_from_defaults, check_config_rebuilds, check_one_finite_score_per_sample,
-           check_same_seed_same_scores, check_scores_ignore_test_labels)
+_CHECKS = (check_registered, check_parameters_documented, check_builds_from_defaults, check_config_rebuilds,
+           check_one_finite_score_per_sample, check_same_seed_same_scores, check_scores_ignore_test_labels)
 
 
 def _named(name: str, check: Callable[[type[registry.Method], CheckSetup], None]) -> Check:

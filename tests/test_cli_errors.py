@@ -45,7 +45,7 @@ def test_a_store_that_is_not_there_is_named(capsys, tmp_path, command):
                                                                      if command == "report" else []))
     assert code == 2 and err.count("\n") == 0
     assert f"no results store at {missing}" in err and "--store" in err
-    assert not (tmp_path / "out").exists()  # nothing written from an empty read
+    assert command == "status" or not (tmp_path / "out").exists()  # no report written from an empty read
 
 
 def test_missing_data_dir(capsys, tmp_path, store_dir):

@@ -1,7 +1,8 @@
 """Every registered method honours the contract, through the public checks a plugin runs on its own
 method (bench.testing, in the spirit of scikit-learn's parametrize_with_checks): it is registered under
-its name, builds from its defaults, its config rebuilds it, it gives one finite score per sample, the
-same seed gives the same scores, and no score depends on a test label (reverse them: nothing changes).
+its name, documents every parameter, builds from its defaults, its config rebuilds it, it gives one
+finite score per sample, the same seed gives the same scores, and no score depends on a test label
+(reverse them: nothing changes).
 
 Small and fast on purpose: 16 real movie shots, 24 test samples, and each method's own
 `test_parameters` (the fewest epochs it allows, the untrained tiny-random-llama for the LM methods);

@@ -426,9 +426,10 @@ def test_the_summary_shows_defaults_and_features_never_the_best_configuration(re
     assert "mf[dim=32]" in featured and "**beaten**" in featured
     answer = summary.answer_line(tables, None, summary.read_features(["mf[dim=32]"]))
     assert "Answer (full test sets): movie: the bar is like-ratio; beaten by mf[dim=32]" in answer
-    resolutions = sorted(f"{100 * row['resolution']:.1f}" for row in summary.summary_rows(tables, None, [])
+    resolutions = sorted(100 * row["resolution"] for row in summary.summary_rows(tables, None, [])
                          if row["domain"] == "movie")
-    assert f"{resolutions[0]}-{resolutions[-1]} points: smaller differences often go unnoticed" in answer
+    assert resolutions[0] < resolutions[-1]  # the fixture's K columns differ, so the clause gives a range
+    assert f"{resolutions[0]:.1f}-{resolutions[-1]:.1f} points: smaller differences often go unnoticed" in answer
     with pytest.raises(BenchError, match="not key=value"):
         summary.parse_feature("tallrec[preset]")
     with pytest.raises(BenchError, match=r"no method 'talrec'; `bench list` shows them: .*tallrec"):
@@ -436,6 +437,8 @@ def test_the_summary_shows_defaults_and_features_never_the_best_configuration(re
     with pytest.raises(BenchError, match=r"tallrec has no parameter 'presets'; it has: model, .*preset"):
         summary.parse_feature("tallrec[presets=cpu]")
     assert summary.parse_feature("tallrec[preset=cpu, selected_by=reference]").method == "tallrec"
+    with pytest.raises(BenchError, match=r"mf has no parameter 'selected_by'"):
+        summary.parse_feature("mf[selected_by=logodds]")  # only a method with score views has it
 
 
 def test_float32_on_a_cpu_is_the_default_row_and_bfloat16_is_not():
@@ -453,6 +456,8 @@ def test_float32_on_a_cpu_is_the_default_row_and_bfloat16_is_not():
     assert summary.at_defaults(at_cpu) and not summary.at_defaults(at_bf16)
     assert labels.short_label(at_cpu) == "tallrec"  # the cpu preset and log-odds are its CPU defaults
     assert labels.short_label(at_bf16) == "tallrec[precision=bfloat16]"
+    float32 = summary.parse_feature("tallrec[precision=float32]")  # records leave float32 out: it still matches
+    assert float32.matches(at_cpu) and not float32.matches(at_bf16)
 
 
 def test_the_summary_goes_between_the_readme_markers(tmp_path: Path, records):

@@ -8,9 +8,12 @@ sentence instead, and a label still too long becomes `method (a)` with its full 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.report.aggregate import TableCell, Tables
+
+if TYPE_CHECKING:
+    from bench.run.registry import Method
 
 MAX_LABEL = 60
 
@@ -26,9 +29,10 @@ def default_config(method: str) -> dict[str, Any] | None:
         return None
 
 
-def at_default(cls: type, default: dict[str, Any], key: str, value: Any) -> bool:
+def at_default(cls: type[Method], default: dict[str, Any], key: str, value: Any) -> bool:
     """`value` is what the method's CPU default holds for `key`; a parameter the default leaves out of its
-    config (float32 precision on a CPU, say) holds its key-neutral value there."""
+    config (float32 precision on a CPU, say) holds its key-neutral value there. A key the default neither
+    holds nor declares key-neutral is never at default: two rows that differ in it keep their labels apart."""
     return default.get(key, cls.key_neutral_defaults.get(key)) == value
 
 

@@ -58,7 +58,9 @@ def _known(spec: str, feature: Feature) -> Feature:
     if feature.method not in methods:
         raise BenchError(f"--feature {spec!r}: no method {feature.method!r}; `bench list` shows them: "
                          f"{', '.join(methods)}")
-    known = [*methods[feature.method].parameters(), "selected_by"]  # selected_by: a score view's tuning kind
+    cls = methods[feature.method]
+    has_views = cls.views.__func__ is not registry.Method.views.__func__
+    known = [*cls.parameters(), *(["selected_by"] if has_views else [])]  # selected_by: a view's tuning kind
     for key, _ in feature.values:
         if key not in known:
             raise BenchError(f"--feature {spec!r}: {feature.method} has no parameter {key!r}; it has: {', '.join(known)}")
@@ -91,7 +93,8 @@ def _configured_as(cell: TableCell, values: dict[str, str]) -> bool:
     if cls is None or default is None:
         return False
     config = cell.records[0]["config"]
-    if any(str(config.get(k)) != v for k, v in values.items()):
+    neutral = cls.key_neutral_defaults  # a record leaves these out at their neutral value (float32 on a CPU)
+    if any(str(config.get(k, neutral.get(k))) != v for k, v in values.items()):
         return False
     for key, value in identity.label_config(cls, config).items():
         if key in values:
@@ -179,7 +182,7 @@ def summary_markdown(tables: Tables, test_size: int | None, features: list[Featu
     shown = [c for r in rows for c in (r["bar"], r["best"], r["best_lm"]) if c is not None]
     lines += ["", "**beaten**: a featured method is significantly above the bar; **holds**: none is. Resolution: "
               "the median, over the column's comparisons, of the smallest difference the paired test would detect "
-              "with 80% power (differences under it would go unnoticed). " + RULE + " " + shared_settings(shown),
+              "with 80% power (smaller differences are detected with under 80% power). " + RULE + " " + shared_settings(shown),
               "", "Significantly above the bar: " + ("; ".join(f"{m} ({', '.join(w)})" for m, w in beaten.items())
                                                      if beaten else "nothing") + ".", ""]
     return "\n".join(lines)
