@@ -424,6 +424,9 @@ def test_the_summary_shows_defaults_and_features_never_the_best_configuration(re
     assert all(len(cell.strip()) <= 60 for line in lines for cell in line.split("|")[1:6])
     featured = summary.summary_markdown(tables, None, summary.read_features(["mf[dim=32]"]))
     assert "mf[dim=32]" in featured and "**beaten**" in featured
+    assert "Featured, but no cell" not in featured
+    typo = summary.summary_markdown(tables, None, summary.read_features(["mf[dim=33]"]))
+    assert "Featured, but no cell here is configured so: mf[dim=33]." in typo
     answer = summary.answer_line(tables, None, summary.read_features(["mf[dim=32]"]))
     assert "Answer (full test sets): movie: the bar is like-ratio; beaten by mf[dim=32]" in answer
     resolutions = sorted(100 * row["resolution"] for row in summary.summary_rows(tables, None, [])

@@ -52,3 +52,25 @@ def test_a_tuned_adapter_viewed_under_another_kind_says_what_chose_it():
     assert TallRec.views({**record, "sample_values": {}}) == []  # records from before: no view, no error
     viewed = aggregate.with_views([{**record, "train": "movie", "test": "movie", "shots": 16, "seed": 0}])
     assert len(viewed) == 2 and aggregate.with_views(viewed) == viewed  # a view has no view of its own
+
+
+def test_a_featured_score_kind_matches_an_untuned_view_but_not_a_tuned_one():
+    """An untuned model's view is a direct run of its config, so featuring that config finds it; a tuned
+    adapter's view was chosen under the other kind and is featured only by naming `selected_by`."""
+    from bench.report.aggregate import TableCell
+    from bench.report.summary import parse_feature
+
+    def view_cell(method: str, config: dict) -> TableCell:
+        record = {"key": "k", "status": "ok", "method": method, "config": config, "labels": [1, 0, 1],
+                  "scores": [0.6, 0.4, 0.5], "train": "movie", "test": "movie", "shots": 16, "seed": 0,
+                  "sample_values": {"log_p_yes": [-0.5, -2.0, -1.0], "log_p_no": [-1.5, -0.3, -1.2]}}
+        (view,) = [v for v in aggregate.with_views([record]) if v.get("view_of")]
+        cell = TableCell("row", method, "movie", "movie", 16, None)
+        cell.records.append(view)
+        return cell
+
+    untuned = view_cell("zero-shot", {"model": "smollm2-135m-instruct", "score": "reference"})
+    assert parse_feature("zero-shot[score=logodds]").matches(untuned)
+    tuned = view_cell("tallrec", {"model": "smollm2-135m-instruct", "preset": "cpu", "score": "logodds"})
+    assert not parse_feature("tallrec[score=reference]").matches(tuned)
+    assert parse_feature("tallrec[score=reference, selected_by=logodds]").matches(tuned)
