@@ -46,7 +46,7 @@ def short_label(cell: TableCell) -> str:
         return cell.row
     shown = {k: v for k, v in identity.label_config(cls, cell.records[0]["config"]).items()
              if not (k in cls.always_labelled and at_default(cls, default, k, v))}
-    return f"{cell.method}[{', '.join(f'{k}={v}' for k, v in shown.items())}]" if shown else cell.method
+    return identity.spelled(cell.method, shown)
 
 
 def shared_settings(cells: list[TableCell]) -> str:
@@ -84,6 +84,7 @@ def display_labels(cells: list[TableCell]) -> tuple[dict[str, str], str]:
     caption (a method with one row is named alone), and a label still over MAX_LABEL characters becomes
     `method (a)`, spelled out in the caption."""
     from bench.lm.models import model_note
+    from bench.run import identity
 
     by_method: dict[str, dict[str, dict[str, Any]]] = {}
     for cell in sorted((c for c in cells if c.records), key=lambda c: c.row):
@@ -98,7 +99,7 @@ def display_labels(cells: list[TableCell]) -> tuple[dict[str, str], str]:
             models.update(str(v) for k, v in shared.items() if k == "model")
         for row, settings in rows.items():
             differ = {k: v for k, v in settings.items() if k not in shared}
-            label = f"{method}[{', '.join(f'{k}={v}' for k, v in differ.items())}]" if differ else method
+            label = identity.spelled(method, differ)
             if len(label) > MAX_LABEL:
                 letter = chr(ord("a") + len(notes) % 26) + ("" if len(notes) < 26 else str(len(notes) // 26))
                 notes.append(f"({letter}) {label}")

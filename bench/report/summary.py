@@ -36,7 +36,9 @@ class Feature:
         return cell.method == self.method and _configured_as(cell, dict(self.values))
 
     def __str__(self) -> str:
-        return f"{self.method}[{', '.join(f'{k}={v}' for k, v in self.values)}]" if self.values else self.method
+        from bench.run.identity import spelled
+
+        return spelled(self.method, dict(self.values))
 
 
 def parse_feature(spec: str) -> Feature:

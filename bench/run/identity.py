@@ -50,7 +50,11 @@ def label_config(cls: type[Method], config: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def spelled(name: str, settings: dict[str, Any]) -> str:
+    """`name`, or `name[k=v, ...]`: how rows, short labels and `--feature` spell a configuration."""
+    return f"{name}[{', '.join(f'{k}={v}' for k, v in settings.items())}]" if settings else name
+
+
 def row_label(cls: type[Method], config: dict[str, Any]) -> str:
     """`name`, or `name[k=v, ...]` with what `label_config` names."""
-    shown = label_config(cls, config)
-    return f"{cls.name}[{', '.join(f'{k}={v}' for k, v in shown.items())}]" if shown else cls.name
+    return spelled(cls.name, label_config(cls, config))
